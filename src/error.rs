@@ -1,0 +1,182 @@
+//! The internal error type, the stable `WS_E_*` codes and the thread-local
+//! last error behind `ws_last_error()` / `ws_last_error_code()`.
+#![deny(unsafe_code)]
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+use std::fmt;
+use std::io;
+
+/// Stable error codes. Append-only: a code is never renumbered or reused.
+/// The C names and documentation live in `ffi.rs` (`WS_E_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Code {
+    Ok = 0,
+    InvalidArgument = 1,
+    InvalidUrl = 2,
+    UnsupportedScheme = 3,
+    InvalidOptions = 4,
+    Dns = 5,
+    Connect = 6,
+    Tls = 7,
+    TlsVerify = 8,
+    UpgradeRejected = 9,
+    BadAccept = 10,
+    Handshake = 11,
+    Protocol = 12,
+    InvalidUtf8 = 13,
+    MessageTooBig = 14,
+    Closed = 15,
+    Timeout = 16,
+    BadSocket = 17,
+    TooManySockets = 18,
+    Io = 19,
+    BufferTooSmall = 20,
+    Internal = 21,
+    ConnectionLost = 22,
+    Pending = 23,
+}
+
+/// An error as the C caller sees it: a code, a message naming the stage and
+/// the cause, and whether it is a timeout (-2) rather than an error (-1).
+#[derive(Clone, Debug)]
+pub struct Error {
+    pub code: Code,
+    pub msg: String,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn new(code: Code, msg: impl Into<String>) -> Error {
+        Error {
+            code,
+            msg: msg.into(),
+        }
+    }
+
+    pub fn arg(msg: impl Into<String>) -> Error {
+        Error::new(Code::InvalidArgument, msg)
+    }
+
+    /// Timeouts and queued-but-unsent writes are reported as -2, all else as -1.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.code, Code::Timeout | Code::Pending)
+    }
+
+    /// An `io::Error` met at `stage` ("connect 127.0.0.1:9", "read", ...),
+    /// with a lower-case cause in the style of strerror.
+    pub fn io(code: Code, stage: &str, e: &io::Error) -> Error {
+        Error::new(code, format!("{stage}: {}", describe_io(e)))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+/// "connection refused" rather than "Connection refused (os error 111)".
+pub fn describe_io(e: &io::Error) -> String {
+    use io::ErrorKind as K;
+    let s = match e.kind() {
+        K::ConnectionRefused => "connection refused",
+        K::ConnectionReset => "connection reset by peer",
+        K::ConnectionAborted => "connection aborted",
+        K::BrokenPipe => "broken pipe (connection closed by peer)",
+        K::TimedOut => "timed out",
+        K::HostUnreachable => "host unreachable",
+        K::NetworkUnreachable => "network unreachable",
+        K::AddrNotAvailable => "address not available",
+        K::UnexpectedEof => "connection closed by peer",
+        _ => {
+            let mut s = e.to_string();
+            if let Some(p) = s.find(" (os error") {
+                s.truncate(p);
+            }
+            return lower_first(&s);
+        }
+    };
+    s.to_string()
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f)
+            if f.is_ascii_uppercase()
+                && !c.clone().next().is_some_and(|n| n.is_ascii_uppercase()) =>
+        {
+            f.to_ascii_lowercase().to_string() + c.as_str()
+        }
+        _ => s.to_string(),
+    }
+}
+
+struct LastError {
+    code: Code,
+    msg: CString,
+}
+
+thread_local! {
+    static LAST: RefCell<LastError> = RefCell::new(LastError { code: Code::Ok, msg: CString::default() });
+    static RESULT_STR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Records `e` as this thread's last error.
+pub fn set_last(e: &Error) {
+    let msg = CString::new(e.msg.replace('\0', " ")).unwrap_or_default();
+    LAST.with(|l| {
+        let mut l = l.borrow_mut();
+        l.code = e.code;
+        l.msg = msg;
+    });
+}
+
+/// Clears this thread's last error (every export except the error getters does
+/// this first). Keeps the allocation when there was no error.
+pub fn clear_last() {
+    LAST.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.code != Code::Ok || !l.msg.as_bytes().is_empty() {
+            l.code = Code::Ok;
+            l.msg = CString::default();
+        }
+    });
+}
+
+pub fn last_code() -> Code {
+    LAST.with(|l| l.borrow().code)
+}
+
+/// Pointer to this thread's last error message; valid until the thread's next
+/// call that sets or clears it (any export other than the two getters).
+pub fn last_msg_ptr() -> *const c_char {
+    LAST.with(|l| l.borrow().msg.as_ptr())
+}
+
+/// Stores a string result in thread-local storage and returns a pointer to it,
+/// valid until the next string-returning call on this thread.
+pub fn result_str(s: &str) -> *const c_char {
+    let c = CString::new(s.replace('\0', " ")).unwrap_or_default();
+    RESULT_STR.with(|r| {
+        let mut r = r.borrow_mut();
+        *r = c;
+        r.as_ptr()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_messages_are_lower_case_without_os_error() {
+        let e = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert_eq!(describe_io(&e), "connection refused");
+        let e = io::Error::from_raw_os_error(libc::EMFILE);
+        assert_eq!(describe_io(&e), "too many open files");
+    }
+}

@@ -1,0 +1,650 @@
+//! Every exported `extern "C"` function, and nothing else; the only module
+//! (besides the syscall wrappers in `sys.rs`) that touches raw pointers. Each
+//! body starts with the guard (`guard::call` / `guard::call_str`), which
+//! catches panics and records the thread's last error; a test checks this.
+//!
+//! Exports take raw pointers from C and are not `unsafe fn`: their pointer
+//! contracts are documented in the header and NULL is always checked.
+//!
+//! The doc comments here become the C header (`include/wsclient.h`, generated
+//! by cbindgen): they are the C documentation.
+
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+use crate::conn::{ReadCopy, OP_BINARY, OP_TEXT};
+use crate::error::{self, Code, Error, Result};
+use crate::guard;
+use crate::options;
+use crate::registry;
+use crate::{conn::Conn, connect, proto};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::time::Duration;
+
+// ---- return values ------------------------------------------------------------
+
+/// Success (ws_write, ws_read, ws_flush, ws_close).
+pub const WS_OK: c_int = 0;
+/// ws_read / ws_read_into: the connection is closed (WinCC's webSocketRead code 1).
+pub const WS_CLOSED: c_int = 1;
+/// Failure; see ws_last_error() and ws_last_error_code().
+pub const WS_ERROR: c_int = -1;
+/// A timeout expired; see ws_last_error_code() (WS_E_TIMEOUT or WS_E_PENDING).
+pub const WS_TIMEOUT: c_int = -2;
+
+// ---- message types and write flags ---------------------------------------------
+
+/// Text message (opcode 1): UTF-8.
+pub const WS_TEXT: c_int = 1;
+/// Binary message (opcode 2).
+pub const WS_BINARY: c_int = 2;
+/// ws_write flag, OR-ed into `type`: queue the message without sending it yet;
+/// a later ws_write without the flag, or ws_flush(), puts everything queued on
+/// the wire with as few system calls as possible.
+pub const WS_MORE: c_int = 0x100;
+
+/// Largest reason accepted by ws_close(), in bytes (a control frame carries at
+/// most 125 bytes: 2 for the code, 123 for the reason).
+pub const WS_MAX_CLOSE_REASON: c_int = 123;
+
+// ---- error codes (ws_last_error_code) ---------------------------------------------
+// Append-only: a code is never renumbered or reused.
+
+/// No error.
+pub const WS_E_OK: c_int = 0;
+/// An argument is invalid: NULL where a pointer is required, unknown message
+/// type or flag, invalid UTF-8 in a text message or close reason, close code
+/// not allowed, reason longer than 123 bytes.
+pub const WS_E_INVALID_ARGUMENT: c_int = 1;
+/// The URL is malformed: syntax, empty host, port 0 or > 65535, fragment.
+pub const WS_E_INVALID_URL: c_int = 2;
+/// The URL scheme is neither ws nor wss.
+pub const WS_E_UNSUPPORTED_SCHEME: c_int = 3;
+/// The options string is not valid JSON, has an unknown key or a value of the
+/// wrong type or range ("argument error in options: ...").
+pub const WS_E_INVALID_OPTIONS: c_int = 4;
+/// The host name could not be resolved.
+pub const WS_E_DNS: c_int = 5;
+/// TCP connect failed (refused, unreachable), or the connection broke during
+/// the upgrade.
+pub const WS_E_CONNECT: c_int = 6;
+/// TLS failed for another reason than certificate verification.
+pub const WS_E_TLS: c_int = 7;
+/// The server's certificate failed verification (untrusted, expired, wrong
+/// host name, ...).
+pub const WS_E_TLS_VERIFY: c_int = 8;
+/// The server answered the upgrade with an HTTP status other than 101; the
+/// message holds the status ("upgrade rejected by ...: HTTP 401 Unauthorized").
+pub const WS_E_UPGRADE_REJECTED: c_int = 9;
+/// The server's Sec-WebSocket-Accept is missing or wrong.
+pub const WS_E_BAD_ACCEPT: c_int = 10;
+/// Any other invalid upgrade response: not HTTP, missing "Upgrade: websocket"
+/// or "Connection: Upgrade", an extension or subprotocol that was not offered,
+/// or the connection closed during the upgrade.
+pub const WS_E_HANDSHAKE: c_int = 11;
+/// The server violated RFC 6455 (reserved bits or opcodes, masked or
+/// malformed frames, bad close code, ...); the connection was failed with
+/// close code 1002.
+pub const WS_E_PROTOCOL: c_int = 12;
+/// The server sent invalid UTF-8 in a text message or close reason; the
+/// connection was failed with close code 1007.
+pub const WS_E_INVALID_UTF8: c_int = 13;
+/// The server sent a message larger than "maxMessageSize"; the connection was
+/// failed with close code 1009.
+pub const WS_E_MESSAGE_TOO_BIG: c_int = 14;
+/// The connection is closed or closing (ws_write after a close frame).
+pub const WS_E_CLOSED: c_int = 15;
+/// A timeout expired and nothing was lost: ws_open's "timeout", ws_read's
+/// timeout_ms (any partial message is kept), or a ws_write that could not
+/// queue its message within "sendTimeout" (nothing of it was sent).
+pub const WS_E_TIMEOUT: c_int = 16;
+/// The socket number is not open (0, negative, never issued, or closed).
+pub const WS_E_BAD_SOCKET: c_int = 17;
+/// No more free sockets: the maximum (ws_set_max_sockets) is reached.
+pub const WS_E_TOO_MANY_SOCKETS: c_int = 18;
+/// A network error on an open connection (reset, broken pipe).
+pub const WS_E_IO: c_int = 19;
+/// ws_read_into: the buffer is too small; *len holds the size needed and the
+/// message is kept for the next read.
+pub const WS_E_BUFFER_TOO_SMALL: c_int = 20;
+/// A bug in the library (a caught panic); please report it.
+pub const WS_E_INTERNAL: c_int = 21;
+/// The server closed the TCP connection without a close frame (close code
+/// 1006 in ws_close_code()).
+pub const WS_E_CONNECTION_LOST: c_int = 22;
+/// ws_write / ws_flush timed out after the message was queued: it stays
+/// queued and will be sent whole and in order by later calls on this socket
+/// (ws_write, ws_flush, ws_read, ws_close). Do not send it again.
+pub const WS_E_PENDING: c_int = 23;
+
+// ---- helpers (pointer checks) ---------------------------------------------------------
+
+/// Borrows a C string; NULL gives None.
+fn opt_str<'a>(p: *const c_char, what: &str) -> Result<Option<&'a str>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: the caller passes a NUL-terminated string that stays valid for
+    // the duration of the call (documented on every export taking one).
+    let s = unsafe { CStr::from_ptr(p) };
+    s.to_str()
+        .map(Some)
+        .map_err(|_| Error::arg(format!("{what} is not valid UTF-8")))
+}
+
+fn req_str<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
+    opt_str(p, what)?.ok_or_else(|| Error::arg(format!("{what} is NULL")))
+}
+
+/// Borrows a (pointer, length) buffer; NULL is allowed with length 0.
+fn bytes<'a>(p: *const c_void, len: usize, what: &str) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(Error::arg(format!(
+            "{what} is NULL but its length is {len}"
+        )));
+    }
+    if len > isize::MAX as usize {
+        return Err(Error::arg(format!("{what}: length {len} is too large")));
+    }
+    // SAFETY: the caller guarantees `len` readable bytes at `p` for the call.
+    Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) })
+}
+
+fn timeout(ms: c_int) -> Option<Duration> {
+    u64::try_from(ms).ok().map(Duration::from_millis)
+}
+
+fn kind_to_c(k: proto::Kind) -> c_int {
+    k as c_int
+}
+
+// ---- opening ------------------------------------------------------------------------
+
+/// Open a WebSocket connection (WinCC OA `webSocketOpen`).
+///
+/// `url`: `ws://host[:port][/path][?query]` or `wss://...`. The host is a name,
+/// an IPv4 literal or a bracketed IPv6 literal (`ws://[::1]:8080/`); the port
+/// defaults to 80 (ws) and 443 (wss); path and query are sent as given;
+/// `user:password@` in the URL sends HTTP Basic authorization. A fragment
+/// (`#...`), an empty host or port 0 is rejected.
+///
+/// `options`: NULL or "" for the defaults, or a JSON object (WinCC's options
+/// mapping) with any of these keys:
+/// - `"headers"`: object of header name -> string value added to the upgrade
+///   request. A header the library sends itself (Host, User-Agent,
+///   Sec-WebSocket-Protocol, Authorization) is replaced, never duplicated.
+///   Upgrade, Connection, Sec-WebSocket-Key, -Version and -Extensions are
+///   managed by the library and rejected. Names must be HTTP tokens; values
+///   must not contain CR, LF or other control characters.
+/// - `"timeout"`: milliseconds (1..2147483647) for the whole connection
+///   attempt: DNS, TCP connect to every resolved address, TLS and upgrade.
+///   Absent: no limit (as in WinCC). Expiry returns WS_TIMEOUT.
+/// - `"subprotocols"`: array of protocol names offered in
+///   Sec-WebSocket-Protocol; the server's choice is read with ws_subprotocol().
+/// - `"maxMessageSize"`: largest message accepted from the server, in bytes
+///   (default 67108864 = 64 MiB). A larger one fails ws_read with
+///   WS_E_MESSAGE_TOO_BIG and closes the connection with 1009.
+/// - `"sendTimeout"`: milliseconds one ws_write or ws_flush may wait for the
+///   network (default: no limit); see WS_E_TIMEOUT and WS_E_PENDING.
+/// - `"closeTimeout"`: milliseconds ws_close waits for the server's close
+///   frame and TCP close (default 1000).
+/// - `"sendBufferLimit"`: bytes of queued outgoing data above which ws_write
+///   waits for the network before queueing more (default 4194304 = 4 MiB; one
+///   larger message is still accepted when nothing is queued).
+/// - `"tcpNoDelay"`: true (default) or false: TCP_NODELAY.
+///
+/// `wss://` verifies the server certificate against the system trust store
+/// and the host name, and sends SNI.
+///
+/// Returns: a socket number > 0 (never 0, never one still in use or recently
+/// closed); WS_ERROR (-1); WS_TIMEOUT (-2) when `"timeout"` expired.
+///
+/// Errors (ws_last_error_code()): WS_E_INVALID_ARGUMENT (url NULL or not
+/// UTF-8), WS_E_INVALID_URL, WS_E_UNSUPPORTED_SCHEME, WS_E_INVALID_OPTIONS,
+/// WS_E_TOO_MANY_SOCKETS, WS_E_DNS, WS_E_CONNECT, WS_E_TLS, WS_E_TLS_VERIFY,
+/// WS_E_UPGRADE_REJECTED, WS_E_BAD_ACCEPT, WS_E_HANDSHAKE, WS_E_TIMEOUT. The
+/// message names the stage and the peer, e.g. "connect 127.0.0.1:9:
+/// connection refused" or "upgrade rejected by 127.0.0.1:8080: HTTP 401
+/// Unauthorized".
+///
+/// Blocking: until connected, failed, or the timeout.
+/// Threads: any thread; opens on several threads run in parallel.
+/// Ownership: both strings are copied; release the socket with ws_close().
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_open(url: *const c_char, options: *const c_char) -> c_int {
+    guard::call(|| {
+        let url = req_str(url, "url")?;
+        let opts_text = opt_str(options, "options")?;
+        let target = options::parse_url(url)?;
+        let opts = options::parse_options(opts_text)?;
+        let reservation = registry::reserve()?;
+        let opened = connect::open(&target, &opts)?;
+        let conn = Conn::new(
+            opened.transport,
+            &opened.leftover,
+            opened.upgrade,
+            &opts,
+            target.peer(),
+        );
+        Ok(registry::insert(reservation, conn))
+    })
+}
+
+// ---- writing ----------------------------------------------------------------------
+
+/// Send one message (WinCC OA `webSocketWrite`, NodeMCU `send(message, opcode)`).
+///
+/// `type`: WS_TEXT (1) or WS_BINARY (2), optionally OR-ed with WS_MORE to
+/// queue the message and send it with a later write or ws_flush(). Text must
+/// be valid UTF-8, else nothing is sent. `data` may be NULL when `len` is 0.
+///
+/// Returns: WS_OK (0) when the whole message has been handed to the kernel
+/// (with WS_MORE: when it is queued); WS_ERROR (-1); WS_TIMEOUT (-2) when the
+/// "sendTimeout" option expired: with WS_E_TIMEOUT nothing of the message was
+/// queued (safe to retry), with WS_E_PENDING it is queued and will be sent
+/// whole, in order, by later calls on this socket (do not resend).
+///
+/// Errors: WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT, WS_E_CLOSED (a close frame
+/// was sent or received), WS_E_IO, WS_E_TIMEOUT, WS_E_PENDING.
+///
+/// Blocking: while the kernel's send buffer is full, up to "sendTimeout" (no
+/// limit by default). Never waits for a reader blocked in ws_read.
+/// Threads: any thread. Messages from concurrent writers on one socket are
+/// never interleaved: each goes out as whole frames, in the order the writers
+/// queued them.
+/// Ownership: `data` is copied before the call returns.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_write(socket: c_int, data: *const c_void, len: usize, r#type: c_int) -> c_int {
+    guard::call(|| {
+        let more = r#type & WS_MORE != 0;
+        let op = match r#type & !WS_MORE {
+            WS_TEXT => OP_TEXT,
+            WS_BINARY => OP_BINARY,
+            other => {
+                return Err(Error::arg(format!(
+                    "type {other:#x} is not WS_TEXT (1) or WS_BINARY (2), optionally with WS_MORE"
+                )))
+            }
+        };
+        let data = bytes(data, len, "data")?;
+        let conn = registry::get(socket)?;
+        if op == OP_TEXT {
+            if let Err(e) = std::str::from_utf8(data) {
+                return Err(Error::arg(format!(
+                    "text message is not valid UTF-8 (at byte {}); nothing was sent",
+                    e.valid_up_to()
+                )));
+            }
+        }
+        conn.write(op, data, more)?;
+        Ok(WS_OK)
+    })
+}
+
+/// Send everything queued on the socket (after WS_MORE writes, or a write
+/// that returned WS_E_PENDING).
+///
+/// `timeout_ms`: < 0 waits as long as needed, 0 sends what the kernel takes
+/// now, > 0 is a deadline for the whole call.
+///
+/// Returns: WS_OK (0) when nothing remains queued; WS_ERROR (-1); WS_TIMEOUT
+/// (-2, WS_E_PENDING) when data is still queued (it stays queued, in order).
+/// Errors: WS_E_BAD_SOCKET, WS_E_IO, WS_E_PENDING.
+/// Blocking: up to `timeout_ms`. Threads: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_flush(socket: c_int, timeout_ms: c_int) -> c_int {
+    guard::call(|| {
+        let conn = registry::get(socket)?;
+        conn.flush(timeout(timeout_ms))?;
+        Ok(WS_OK)
+    })
+}
+
+// ---- reading ----------------------------------------------------------------------
+
+/// Receive the next message (WinCC OA `webSocketRead`), lent by the library.
+///
+/// Fragmented messages are reassembled; pings from the server are answered at
+/// once (also when the program only reads); a close frame from the server is
+/// answered and reported after every message that arrived before it.
+///
+/// On WS_OK, `*data` points to the message (`*len` bytes; no terminating NUL)
+/// and `*type` (if `type` is not NULL) is WS_TEXT or WS_BINARY. Text is
+/// valid UTF-8. The memory belongs to the library and stays valid until the
+/// next ws_read() or ws_read_into() on this socket, or its ws_close().
+/// Nothing is written to the out-parameters unless WS_OK is returned.
+///
+/// `timeout_ms`: < 0 waits forever, 0 only takes what has already arrived,
+/// a positive value is one deadline for the whole call. A timeout loses
+/// nothing: a
+/// partly received message is completed by a later call.
+///
+/// Returns: WS_OK (0) a message; WS_CLOSED (1) the connection is closed (the
+/// server's close frame arrived, or ws_close() was called on another thread;
+/// see ws_close_code()); WS_ERROR (-1); WS_TIMEOUT (-2).
+///
+/// Errors: WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT (data or len NULL),
+/// WS_E_PROTOCOL, WS_E_INVALID_UTF8, WS_E_MESSAGE_TOO_BIG (the connection was
+/// failed with close code 1002, 1007, 1009), WS_E_CONNECTION_LOST, WS_E_IO,
+/// WS_E_TIMEOUT. After an error other than a timeout every later read
+/// returns the same error; call ws_close().
+///
+/// Blocking: up to `timeout_ms`. ws_close() on another thread wakes it: it
+/// returns WS_CLOSED (or WS_ERROR) once the close handshake ends or the
+/// close timeout expires.
+/// Threads: any thread; readers of one socket take turns. Writers on other
+/// threads are never held up by a blocked reader. Use one reading thread per
+/// socket if it relies on the lent pointer.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_read(
+    socket: c_int,
+    data: *mut *const c_void,
+    len: *mut usize,
+    r#type: *mut c_int,
+    timeout_ms: c_int,
+) -> c_int {
+    guard::call(|| {
+        if data.is_null() || len.is_null() {
+            return Err(Error::arg("data and len must not be NULL"));
+        }
+        let conn = registry::get(socket)?;
+        match conn.read_lend(timeout(timeout_ms))? {
+            None => Ok(WS_CLOSED),
+            Some((kind, ptr, n)) => {
+                // SAFETY: data, len (checked non-NULL) and type (if non-NULL)
+                // point to writable objects of the caller.
+                unsafe {
+                    *data = ptr.cast();
+                    *len = n;
+                    if !r#type.is_null() {
+                        *r#type = kind_to_c(kind);
+                    }
+                }
+                Ok(WS_OK)
+            }
+        }
+    })
+}
+
+/// Receive the next message into the caller's buffer.
+///
+/// Like ws_read(), but copies the message into `buf` (`cap` bytes). When the
+/// message is larger than `cap`, nothing is copied, `*len` is set to the size
+/// needed, WS_ERROR is returned with WS_E_BUFFER_TOO_SMALL, and the message is
+/// kept: the next ws_read() or ws_read_into() returns it.
+///
+/// On WS_OK, `*len` is the message size and `*type` (if not NULL) its type;
+/// no NUL is appended. `buf` may be NULL when `cap` is 0 (to learn the size).
+///
+/// Returns: WS_OK (0); WS_CLOSED (1); WS_ERROR (-1); WS_TIMEOUT (-2).
+/// Errors: as ws_read(), plus WS_E_BUFFER_TOO_SMALL.
+/// Blocking, threads: as ws_read(). Ownership: `buf` stays the caller's.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_read_into(
+    socket: c_int,
+    buf: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+    r#type: *mut c_int,
+    timeout_ms: c_int,
+) -> c_int {
+    guard::call(|| {
+        if len.is_null() {
+            return Err(Error::arg("len must not be NULL"));
+        }
+        if buf.is_null() && cap > 0 {
+            return Err(Error::arg(format!("buf is NULL but cap is {cap}")));
+        }
+        if cap > isize::MAX as usize {
+            return Err(Error::arg(format!("cap {cap} is too large")));
+        }
+        let conn = registry::get(socket)?;
+        let out: &mut [u8] = if cap == 0 {
+            &mut []
+        } else {
+            // SAFETY: the caller guarantees `cap` writable bytes at `buf`.
+            unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
+        };
+        match conn.read_copy(out, timeout(timeout_ms))? {
+            ReadCopy::Closed => Ok(WS_CLOSED),
+            ReadCopy::Message(kind, n) => {
+                // SAFETY: len checked non-NULL; type may be NULL.
+                unsafe {
+                    *len = n;
+                    if !r#type.is_null() {
+                        *r#type = kind_to_c(kind);
+                    }
+                }
+                Ok(WS_OK)
+            }
+            ReadCopy::TooSmall(n) => {
+                // SAFETY: len checked non-NULL.
+                unsafe { *len = n };
+                Err(Error::new(
+                    Code::BufferTooSmall,
+                    format!("buffer too small: the message has {n} bytes, the buffer {cap}; the message is kept"),
+                ))
+            }
+        }
+    })
+}
+
+// ---- closing ----------------------------------------------------------------------
+
+/// Close the connection and release the socket number (WinCC OA `webSocketClose`).
+///
+/// `code`: 0 means 1000 (normal closure); otherwise 1000-1003, 1007-1013 or
+/// 3000-4999. `reason`: NULL or a UTF-8 string of at most 123 bytes. Invalid
+/// code or reason: WS_ERROR with WS_E_INVALID_ARGUMENT, and the socket stays
+/// open.
+///
+/// Sends a close frame (unless one was already sent, e.g. as the answer to
+/// the server's), waits up to "closeTimeout" (default 1000 ms) for the
+/// server's close frame and for the server to close TCP, then shuts the
+/// socket down and frees everything. Messages arriving meanwhile are
+/// discarded. The socket number is released in every case, also when the
+/// connection had failed or the handshake times out; using it afterwards
+/// gives WS_E_BAD_SOCKET.
+///
+/// Returns: WS_OK (0); WS_ERROR (-1) for a bad socket number or argument.
+/// Errors: WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT.
+/// Blocking: at most "closeTimeout" plus a moment.
+/// Threads: any thread. A ws_read() blocked on the same socket in another
+/// thread returns WS_CLOSED or WS_ERROR when the close completes or times
+/// out; a ws_write() blocked on it returns WS_ERROR. A second ws_close() of
+/// the same number gets WS_E_BAD_SOCKET.
+/// Ownership: pointers from ws_read() on this socket become invalid.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_close(socket: c_int, code: c_int, reason: *const c_char) -> c_int {
+    guard::call(|| {
+        let code = match code {
+            0 => 1000u16,
+            c => match u16::try_from(c) {
+                Ok(c) if proto::close_code_allowed(c) => c,
+                _ => {
+                    return Err(Error::arg(format!(
+                        "close code {c} is not allowed (use 0 or 1000-1003, 1007-1013, 3000-4999)"
+                    )))
+                }
+            },
+        };
+        let reason = opt_str(reason, "reason")?.unwrap_or("");
+        if reason.len() > WS_MAX_CLOSE_REASON as usize {
+            return Err(Error::arg(format!(
+                "close reason is {} bytes, at most 123 are allowed",
+                reason.len()
+            )));
+        }
+        let conn = registry::remove(socket)?;
+        conn.close(code, reason);
+        drop(conn);
+        Ok(WS_OK)
+    })
+}
+
+// ---- errors -----------------------------------------------------------------------
+
+/// The message of the last error on this thread (like errno, WinCC
+/// `getLastError`): it names the stage and the cause, e.g. "connect
+/// 127.0.0.1:9: connection refused". "" when the last call succeeded.
+///
+/// Returns: never NULL. The string is owned by the library and stays valid
+/// until the next ws_* call on this thread other than ws_last_error() and
+/// ws_last_error_code(), which leave the error as it is.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_last_error() -> *const c_char {
+    error::last_msg_ptr()
+}
+
+/// The code (WS_E_*) of the last error on this thread; WS_E_OK (0) when the
+/// last call succeeded. Leaves the error as it is.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_last_error_code() -> c_int {
+    error::last_code() as c_int
+}
+
+/// The name of an error code, e.g. "WS_E_TIMEOUT"; "WS_E_UNKNOWN" for a
+/// number that is not a code. Never NULL; static storage.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_error_name(code: c_int) -> *const c_char {
+    let s: &'static CStr = match code {
+        WS_E_OK => c"WS_E_OK",
+        WS_E_INVALID_ARGUMENT => c"WS_E_INVALID_ARGUMENT",
+        WS_E_INVALID_URL => c"WS_E_INVALID_URL",
+        WS_E_UNSUPPORTED_SCHEME => c"WS_E_UNSUPPORTED_SCHEME",
+        WS_E_INVALID_OPTIONS => c"WS_E_INVALID_OPTIONS",
+        WS_E_DNS => c"WS_E_DNS",
+        WS_E_CONNECT => c"WS_E_CONNECT",
+        WS_E_TLS => c"WS_E_TLS",
+        WS_E_TLS_VERIFY => c"WS_E_TLS_VERIFY",
+        WS_E_UPGRADE_REJECTED => c"WS_E_UPGRADE_REJECTED",
+        WS_E_BAD_ACCEPT => c"WS_E_BAD_ACCEPT",
+        WS_E_HANDSHAKE => c"WS_E_HANDSHAKE",
+        WS_E_PROTOCOL => c"WS_E_PROTOCOL",
+        WS_E_INVALID_UTF8 => c"WS_E_INVALID_UTF8",
+        WS_E_MESSAGE_TOO_BIG => c"WS_E_MESSAGE_TOO_BIG",
+        WS_E_CLOSED => c"WS_E_CLOSED",
+        WS_E_TIMEOUT => c"WS_E_TIMEOUT",
+        WS_E_BAD_SOCKET => c"WS_E_BAD_SOCKET",
+        WS_E_TOO_MANY_SOCKETS => c"WS_E_TOO_MANY_SOCKETS",
+        WS_E_IO => c"WS_E_IO",
+        WS_E_BUFFER_TOO_SMALL => c"WS_E_BUFFER_TOO_SMALL",
+        WS_E_INTERNAL => c"WS_E_INTERNAL",
+        WS_E_CONNECTION_LOST => c"WS_E_CONNECTION_LOST",
+        WS_E_PENDING => c"WS_E_PENDING",
+        _ => c"WS_E_UNKNOWN",
+    };
+    s.as_ptr()
+}
+
+// ---- library ----------------------------------------------------------------------
+
+/// The library version, e.g. "0.1.0". Never NULL; static storage.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_version() -> *const c_char {
+    const V: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => c"unknown",
+        };
+    V.as_ptr()
+}
+
+/// Set the maximum number of sockets open at once (including opens in
+/// progress); default 4096. When reached, ws_open() fails with
+/// WS_E_TOO_MANY_SOCKETS ("no more free sockets"). Lowering it below the
+/// number open closes nothing.
+///
+/// Returns: the previous maximum; WS_ERROR (-1, WS_E_INVALID_ARGUMENT) when
+/// `max` < 1. Threads: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_set_max_sockets(max: c_int) -> c_int {
+    guard::call(|| {
+        let n = usize::try_from(max)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| Error::arg(format!("max {max} must be at least 1")))?;
+        Ok(registry::set_max(n).min(c_int::MAX as usize) as c_int)
+    })
+}
+
+// ---- readback -----------------------------------------------------------------------
+
+/// The HTTP status of the upgrade response (101 for every open socket).
+///
+/// Returns: the status; WS_ERROR (-1, WS_E_BAD_SOCKET).
+/// Threads: any thread; does not block.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_http_status(socket: c_int) -> c_int {
+    guard::call(|| Ok(registry::get(socket)?.upgrade.status as c_int))
+}
+
+/// A header of the upgrade response (Qore's `connect()` result), by
+/// case-insensitive name; several headers of that name are joined with ", ".
+///
+/// Returns: the value, or NULL when the server sent no such header
+/// (ws_last_error_code() == WS_E_OK) or on error (WS_E_BAD_SOCKET,
+/// WS_E_INVALID_ARGUMENT for a NULL name). The string is owned by the library
+/// and valid until the next ws_* call on this thread other than
+/// ws_last_error() and ws_last_error_code().
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_response_header(socket: c_int, name: *const c_char) -> *const c_char {
+    guard::call_str(|| {
+        let name = req_str(name, "name")?;
+        let conn = registry::get(socket)?;
+        Ok(match conn.upgrade.header(name) {
+            Some(v) => error::result_str(&v),
+            None => std::ptr::null(),
+        })
+    })
+}
+
+/// All headers of the upgrade response, as "Name: value\r\n" lines in the
+/// order the server sent them.
+///
+/// Returns: the text; NULL on error (WS_E_BAD_SOCKET). Lifetime as
+/// ws_response_header().
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_response_headers(socket: c_int) -> *const c_char {
+    guard::call_str(|| {
+        Ok(error::result_str(
+            &registry::get(socket)?.upgrade.raw_headers(),
+        ))
+    })
+}
+
+/// The subprotocol the server selected from the "subprotocols" offered.
+///
+/// Returns: the name, "" when none was selected; NULL on error
+/// (WS_E_BAD_SOCKET). Lifetime as ws_response_header().
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_subprotocol(socket: c_int) -> *const c_char {
+    guard::call_str(|| {
+        let conn = registry::get(socket)?;
+        Ok(error::result_str(
+            conn.upgrade.subprotocol.as_deref().unwrap_or(""),
+        ))
+    })
+}
+
+/// The close code the server sent: 0 while no close frame has arrived, 1005
+/// when its close frame carried no code, 1006 when the connection ended
+/// without one. Read it after ws_read() returned WS_CLOSED or an error, before
+/// ws_close().
+///
+/// Returns: the code; WS_ERROR (-1, WS_E_BAD_SOCKET). Does not block.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_close_code(socket: c_int) -> c_int {
+    guard::call(|| Ok(registry::get(socket)?.close_code() as c_int))
+}
+
+/// The close reason the server sent ("" if none).
+///
+/// Returns: the reason; NULL on error (WS_E_BAD_SOCKET). Lifetime as
+/// ws_response_header().
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_close_reason(socket: c_int) -> *const c_char {
+    guard::call_str(|| Ok(error::result_str(&registry::get(socket)?.close_reason())))
+}

@@ -1,0 +1,348 @@
+//! The HTTP upgrade (RFC 6455 section 4.1): the request we send and the
+//! validation of the server's response. Validation is ours, not tungstenite's,
+//! because tungstenite 0.30 rejects the legal `Connection: keep-alive, Upgrade`
+//! and accepts an extension or subprotocol that was never offered.
+#![deny(unsafe_code)]
+
+use crate::error::{Code, Error, Result};
+use crate::options::{Options, Target};
+
+pub(crate) const USER_AGENT: &str = concat!("wsclient/", env!("CARGO_PKG_VERSION"));
+/// Upper bound for the response head, so that a server that never ends its
+/// headers cannot make us buffer without limit.
+pub(crate) const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+
+/// What the server answered, kept for readback after open.
+#[derive(Clone, Debug, Default)]
+pub struct Upgrade {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+    pub subprotocol: Option<String>,
+}
+
+impl Upgrade {
+    /// All values of header `name` (case-insensitive), joined with ", ".
+    pub fn header(&self, name: &str) -> Option<String> {
+        let vals: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if vals.is_empty() {
+            None
+        } else {
+            Some(vals.join(", "))
+        }
+    }
+
+    /// The header block as "Name: value\r\n" lines.
+    pub fn raw_headers(&self) -> String {
+        let mut s = String::new();
+        for (n, v) in &self.headers {
+            s.push_str(n);
+            s.push_str(": ");
+            s.push_str(v);
+            s.push_str("\r\n");
+        }
+        s
+    }
+}
+
+/// The subprotocols we offer: the "subprotocols" option, or what the caller
+/// put in a Sec-WebSocket-Protocol header (which replaces ours).
+pub fn offered_subprotocols(opts: &Options) -> Vec<String> {
+    match opts
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol"))
+    {
+        Some((_, v)) => v
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => opts.subprotocols.clone(),
+    }
+}
+
+/// Builds the upgrade request. Caller headers replace ours of the same name.
+pub fn build_request(target: &Target, opts: &Options, key: &str) -> Vec<u8> {
+    let has = |name: &str| {
+        opts.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    let mut r = String::with_capacity(256);
+    r.push_str("GET ");
+    r.push_str(&target.resource);
+    r.push_str(" HTTP/1.1\r\n");
+    if !has("host") {
+        r.push_str("Host: ");
+        r.push_str(&target.host_header);
+        r.push_str("\r\n");
+    }
+    r.push_str("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
+    r.push_str(key);
+    r.push_str("\r\nSec-WebSocket-Version: 13\r\n");
+    if !opts.subprotocols.is_empty() && !has("sec-websocket-protocol") {
+        r.push_str("Sec-WebSocket-Protocol: ");
+        r.push_str(&opts.subprotocols.join(", "));
+        r.push_str("\r\n");
+    }
+    if let Some(auth) = &target.basic_auth {
+        if !has("authorization") {
+            r.push_str("Authorization: ");
+            r.push_str(auth);
+            r.push_str("\r\n");
+        }
+    }
+    if !has("user-agent") {
+        r.push_str("User-Agent: ");
+        r.push_str(USER_AGENT);
+        r.push_str("\r\n");
+    }
+    for (n, v) in &opts.headers {
+        r.push_str(n);
+        r.push_str(": ");
+        r.push_str(v);
+        r.push_str("\r\n");
+    }
+    r.push_str("\r\n");
+    r.into_bytes()
+}
+
+fn hs_err(code: Code, peer: &str, why: impl std::fmt::Display) -> Error {
+    Error::new(code, format!("upgrade with {peer}: {why}"))
+}
+
+/// Parses the response head in `buf`. Ok(None): incomplete. Ok(Some(n, u)):
+/// the head is `buf[..n]` and validated; bytes after it are WebSocket frames.
+pub fn parse_response(
+    buf: &[u8],
+    key: &str,
+    offered: &[String],
+    peer: &str,
+) -> Result<Option<(usize, Upgrade)>> {
+    let mut headers = [httparse::EMPTY_HEADER; 128];
+    let mut resp = httparse::Response::new(&mut headers);
+    let n = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() >= MAX_RESPONSE_HEAD {
+                return Err(hs_err(
+                    Code::Handshake,
+                    peer,
+                    format!("response head larger than {MAX_RESPONSE_HEAD} bytes"),
+                ));
+            }
+            return Ok(None);
+        }
+        Err(e) => {
+            let first_line =
+                String::from_utf8_lossy(buf.split(|&b| b == b'\n').next().unwrap_or(b""));
+            return Err(hs_err(
+                Code::Handshake,
+                peer,
+                format!(
+                    "malformed HTTP response ({e}): \"{}\"",
+                    first_line.trim_end().chars().take(80).collect::<String>()
+                ),
+            ));
+        }
+    };
+    let status = resp.code.unwrap_or(0);
+    let reason = resp.reason.unwrap_or("").to_string();
+    let hdrs: Vec<(String, String)> = resp
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).trim().to_string(),
+            )
+        })
+        .collect();
+    let mut up = Upgrade {
+        status,
+        reason,
+        headers: hdrs,
+        subprotocol: None,
+    };
+    if status != 101 {
+        let reason = if up.reason.is_empty() {
+            canonical_reason(status)
+        } else {
+            up.reason.as_str()
+        };
+        return Err(Error::new(
+            Code::UpgradeRejected,
+            format!("upgrade rejected by {peer}: HTTP {status} {reason}")
+                .trim_end()
+                .to_string(),
+        ));
+    }
+    let has_token = |name: &str, tok: &str| {
+        up.header(name)
+            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(tok)))
+    };
+    if !has_token("upgrade", "websocket") {
+        return Err(hs_err(
+            Code::Handshake,
+            peer,
+            format!(
+                "101 response without \"Upgrade: websocket\" (got {:?})",
+                up.header("upgrade").unwrap_or_default()
+            ),
+        ));
+    }
+    if !has_token("connection", "upgrade") {
+        return Err(hs_err(
+            Code::Handshake,
+            peer,
+            format!(
+                "101 response without \"Connection: Upgrade\" (got {:?})",
+                up.header("connection").unwrap_or_default()
+            ),
+        ));
+    }
+    let want = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    match up.header("sec-websocket-accept") {
+        Some(got) if got == want => {}
+        Some(got) => {
+            return Err(hs_err(
+                Code::BadAccept,
+                peer,
+                format!("bad Sec-WebSocket-Accept \"{got}\" (expected \"{want}\")"),
+            ))
+        }
+        None => {
+            return Err(hs_err(
+                Code::BadAccept,
+                peer,
+                "missing Sec-WebSocket-Accept",
+            ))
+        }
+    }
+    if let Some(ext) = up.header("sec-websocket-extensions") {
+        if !ext.trim().is_empty() {
+            return Err(hs_err(
+                Code::Handshake,
+                peer,
+                format!("server selected extension \"{ext}\" that was not offered"),
+            ));
+        }
+    }
+    if let Some(p) = up.header("sec-websocket-protocol") {
+        let p = p.trim().to_string();
+        if offered.is_empty() {
+            return Err(hs_err(
+                Code::Handshake,
+                peer,
+                format!("server selected subprotocol \"{p}\" but none was offered"),
+            ));
+        }
+        if !offered.contains(&p) {
+            return Err(hs_err(
+                Code::Handshake,
+                peer,
+                format!(
+                    "server selected subprotocol \"{p}\" that was not offered ({})",
+                    offered.join(", ")
+                ),
+            ));
+        }
+        up.subprotocol = Some(p);
+    }
+    Ok(Some((n, up)))
+}
+
+fn canonical_reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        426 => "Upgrade Required",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::{parse_options, parse_url};
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+    const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+    fn resp(extra: &str) -> String {
+        format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Accept: {ACCEPT}\r\n{extra}\r\n")
+    }
+
+    #[test]
+    fn request_replaces_headers() {
+        let t = parse_url("ws://h:81/p?q").unwrap();
+        let o = parse_options(Some(
+            r#"{"headers":{"user-agent":"me","Host":"other"},"subprotocols":["a","b"]}"#,
+        ))
+        .unwrap();
+        let r = String::from_utf8(build_request(&t, &o, KEY)).unwrap();
+        assert!(r.starts_with("GET /p?q HTTP/1.1\r\n"));
+        assert_eq!(r.matches("ost:").count(), 1, "{r}");
+        assert_eq!(r.to_ascii_lowercase().matches("user-agent").count(), 1);
+        assert!(r.contains("user-agent: me\r\n") && r.contains("Host: other\r\n"));
+        assert!(r.contains("Sec-WebSocket-Protocol: a, b\r\n"));
+        assert!(r.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn responses() {
+        let ok = parse_response(resp("").as_bytes(), KEY, &[], "p")
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok.1.status, 101);
+        assert!(parse_response(&resp("").as_bytes()[..20], KEY, &[], "p")
+            .unwrap()
+            .is_none());
+        let offered = vec!["chat".to_string()];
+        let up = parse_response(
+            resp("Sec-WebSocket-Protocol: chat\r\n").as_bytes(),
+            KEY,
+            &offered,
+            "p",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(up.1.subprotocol.as_deref(), Some("chat"));
+        for (r, code) in [
+            (resp("Sec-WebSocket-Protocol: other\r\n"), Code::Handshake),
+            (
+                resp("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+                Code::Handshake,
+            ),
+            (resp("").replace(ACCEPT, "AAAA"), Code::BadAccept),
+            (
+                resp("").replace("Upgrade: websocket", "Upgrade: h2c"),
+                Code::Handshake,
+            ),
+            (
+                "HTTP/1.1 401 Unauthorized\r\n\r\n".to_string(),
+                Code::UpgradeRejected,
+            ),
+            ("garbage\r\n\r\n".to_string(), Code::Handshake),
+        ] {
+            let e = parse_response(r.as_bytes(), KEY, &offered, "p").unwrap_err();
+            assert_eq!(e.code, code, "{r}: {}", e.msg);
+        }
+        let e = parse_response(b"HTTP/1.1 404 \r\n\r\n", KEY, &[], "127.0.0.1:1").unwrap_err();
+        assert_eq!(e.msg, "upgrade rejected by 127.0.0.1:1: HTTP 404 Not Found");
+    }
+}

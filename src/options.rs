@@ -1,0 +1,518 @@
+//! Parses and validates the `ws_open` URL and options mapping before anything
+//! touches the network, so that every argument error is a -1 with a message
+//! naming the key ("argument error in options: ...").
+#![deny(unsafe_code)]
+
+use crate::error::{Code, Error, Result};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// Largest message accepted from the server unless `maxMessageSize` says
+/// otherwise (documented in the header).
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+/// How long `ws_close` waits for the server's close frame and TCP close.
+pub(crate) const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Bytes of queued outgoing frames above which `ws_write` waits for the kernel
+/// to take some (one message larger than this is accepted on an empty queue).
+pub(crate) const DEFAULT_SEND_BUFFER_LIMIT: usize = 4 << 20;
+
+/// Headers the library writes itself and the caller cannot replace: changing
+/// them would break the upgrade or our validation of the response.
+const MANAGED_HEADERS: &[&str] = &[
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Ws,
+    Wss,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostKind {
+    Name(String),
+    V4(std::net::Ipv4Addr),
+    V6(std::net::Ipv6Addr),
+}
+
+/// A validated `ws://` or `wss://` URL.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub scheme: Scheme,
+    pub host: HostKind,
+    pub port: u16,
+    /// Request target: path and query, e.g. "/chat?room=1".
+    pub resource: String,
+    /// Value of the Host header: host, plus ":port" when not the default.
+    pub host_header: String,
+    /// "Basic ..." from user:password in the URL, if any.
+    pub basic_auth: Option<String>,
+}
+
+impl Target {
+    /// "host:port" as used in error messages ("connect 127.0.0.1:9: ...").
+    pub fn peer(&self) -> String {
+        match &self.host {
+            HostKind::Name(n) => format!("{n}:{}", self.port),
+            HostKind::V4(a) => format!("{a}:{}", self.port),
+            HostKind::V6(a) => format!("[{a}]:{}", self.port),
+        }
+    }
+
+    /// The name given to TLS for SNI and certificate verification.
+    pub fn tls_domain(&self) -> String {
+        match &self.host {
+            HostKind::Name(n) => n.clone(),
+            HostKind::V4(a) => a.to_string(),
+            HostKind::V6(a) => a.to_string(),
+        }
+    }
+}
+
+fn url_error(url: &str, why: impl std::fmt::Display) -> Error {
+    Error::new(
+        Code::InvalidUrl,
+        format!("invalid URL \"{}\": {why}", truncate(url, 200)),
+    )
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Parses a WebSocket URL (RFC 6455 section 3).
+pub fn parse_url(raw: &str) -> Result<Target> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(url_error(raw, "empty"));
+    }
+    let Some(colon) = trimmed.find(':') else {
+        return Err(url_error(raw, "missing scheme (expected ws:// or wss://)"));
+    };
+    let scheme_str = trimmed[..colon].to_ascii_lowercase();
+    let scheme = match scheme_str.as_str() {
+        "ws" => Scheme::Ws,
+        "wss" => Scheme::Wss,
+        s if !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            return Err(Error::new(
+                Code::UnsupportedScheme,
+                format!(
+                    "invalid URL \"{}\": unsupported scheme \"{s}\" (expected ws or wss)",
+                    truncate(raw, 200)
+                ),
+            ))
+        }
+        _ => return Err(url_error(raw, "missing scheme (expected ws:// or wss://)")),
+    };
+    let rest = &trimmed[colon + 1..];
+    let Some(authority_and_path) = rest.strip_prefix("//") else {
+        return Err(url_error(raw, "expected \"//\" after the scheme"));
+    };
+    // The WHATWG parser skips extra slashes ("ws:///x" would name host "x"); we
+    // insist on an authority, as RFC 3986 does.
+    let authority = authority_and_path
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
+    let host_part = authority.rsplit('@').next().unwrap_or("");
+    if host_part.is_empty() || host_part.starts_with(':') {
+        return Err(url_error(raw, "empty host"));
+    }
+    let u = url::Url::parse(trimmed).map_err(|e| url_error(raw, e))?;
+    if u.fragment().is_some() {
+        return Err(url_error(
+            raw,
+            "fragment (#...) not allowed in a WebSocket URL",
+        ));
+    }
+    let host = match u.host() {
+        Some(url::Host::Domain(d)) if !d.is_empty() => {
+            if d.len() > 253 {
+                return Err(url_error(raw, "host name longer than 253 characters"));
+            }
+            HostKind::Name(d.to_string())
+        }
+        Some(url::Host::Ipv4(a)) => HostKind::V4(a),
+        Some(url::Host::Ipv6(a)) => HostKind::V6(a),
+        _ => return Err(url_error(raw, "empty host")),
+    };
+    let default_port = if scheme == Scheme::Ws { 80 } else { 443 };
+    let port = u.port().unwrap_or(default_port);
+    if port == 0 {
+        return Err(url_error(raw, "port 0 is not a valid port (1-65535)"));
+    }
+    let mut resource = u.path().to_string();
+    if resource.is_empty() {
+        resource.push('/');
+    }
+    if let Some(q) = u.query() {
+        resource.push('?');
+        resource.push_str(q);
+    }
+    let host_str = match &host {
+        HostKind::Name(n) => n.clone(),
+        HostKind::V4(a) => a.to_string(),
+        HostKind::V6(a) => format!("[{a}]"),
+    };
+    let host_header = if port == default_port {
+        host_str
+    } else {
+        format!("{host_str}:{port}")
+    };
+    let basic_auth = if !u.username().is_empty() || u.password().is_some() {
+        let user = percent_decode(u.username());
+        let pass = percent_decode(u.password().unwrap_or(""));
+        Some(format!(
+            "Basic {}",
+            base64(format!("{user}:{pass}").as_bytes())
+        ))
+    } else {
+        None
+    };
+    Ok(Target {
+        scheme,
+        host,
+        port,
+        resource,
+        host_header,
+        basic_auth,
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let n = match chunk.len() {
+            1 => (chunk[0] as u32) << 16,
+            2 => (chunk[0] as u32) << 16 | (chunk[1] as u32) << 8,
+            _ => (chunk[0] as u32) << 16 | (chunk[1] as u32) << 8 | chunk[2] as u32,
+        };
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * k) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Everything `ws_open` accepts in its options mapping, validated.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Extra upgrade request headers, in the caller's order; names validated,
+    /// case-insensitively unique.
+    pub headers: Vec<(String, String)>,
+    /// Deadline for the whole connection attempt; None = unlimited (WinCC).
+    pub timeout: Option<Duration>,
+    pub subprotocols: Vec<String>,
+    pub max_message_size: usize,
+    /// Deadline for one `ws_write`/`ws_flush`; None = unlimited.
+    pub send_timeout: Option<Duration>,
+    pub close_timeout: Duration,
+    pub send_buffer_limit: usize,
+    pub tcp_nodelay: bool,
+    /// TLS settings for wss:// (parsed by `tls::parse_option`).
+    pub tls: crate::tls::TlsOptions,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            headers: Vec::new(),
+            timeout: None,
+            subprotocols: Vec::new(),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            send_timeout: None,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            send_buffer_limit: DEFAULT_SEND_BUFFER_LIMIT,
+            tcp_nodelay: true,
+            tls: Default::default(),
+        }
+    }
+}
+
+fn opt_err(msg: impl std::fmt::Display) -> Error {
+    Error::new(
+        Code::InvalidOptions,
+        format!("argument error in options: {msg}"),
+    )
+}
+
+/// RFC 7230 `tchar`.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// RFC 7230 field-value: visible characters, spaces and tabs, obs-text; no
+/// CR, LF, NUL or other controls (header injection).
+fn is_field_value(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
+}
+
+fn millis(key: &str, v: &Value) -> Result<Duration> {
+    match v.as_u64() {
+        Some(ms) if ms >= 1 && ms <= i32::MAX as u64 => Ok(Duration::from_millis(ms)),
+        _ => Err(opt_err(format!(
+            "\"{key}\" must be a positive integer number of milliseconds (1..{}), got {}",
+            i32::MAX,
+            short(v)
+        ))),
+    }
+}
+
+fn size(key: &str, v: &Value) -> Result<usize> {
+    match v.as_u64() {
+        Some(n) if n >= 1 && n <= usize::MAX as u64 => Ok(n as usize),
+        _ => Err(opt_err(format!(
+            "\"{key}\" must be a positive integer number of bytes, got {}",
+            short(v)
+        ))),
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 60 {
+        format!("{}...", truncate(&s, 60))
+    } else {
+        s
+    }
+}
+
+/// Parses the options JSON text (NULL or "" means defaults).
+pub fn parse_options(text: Option<&str>) -> Result<Options> {
+    let mut o = Options::default();
+    let text = match text {
+        None => return Ok(o),
+        Some(t) if t.trim().is_empty() => return Ok(o),
+        Some(t) => t,
+    };
+    let v: Value = serde_json::from_str(text).map_err(|e| opt_err(format!("invalid JSON: {e}")))?;
+    let Value::Object(map) = v else {
+        return Err(opt_err(format!(
+            "expected a JSON object, got {}",
+            short(&v)
+        )));
+    };
+    for (key, v) in &map {
+        match key.as_str() {
+            "headers" => o.headers = parse_headers(v)?,
+            "timeout" => o.timeout = Some(millis(key, v)?),
+            "subprotocols" => o.subprotocols = parse_subprotocols(v)?,
+            "maxMessageSize" => o.max_message_size = size(key, v)?,
+            "sendTimeout" => o.send_timeout = Some(millis(key, v)?),
+            "closeTimeout" => o.close_timeout = millis(key, v)?,
+            "sendBufferLimit" => o.send_buffer_limit = size(key, v)?,
+            "tcpNoDelay" => {
+                o.tcp_nodelay = v.as_bool().ok_or_else(|| {
+                    opt_err(format!(
+                        "\"tcpNoDelay\" must be true or false, got {}",
+                        short(v)
+                    ))
+                })?
+            }
+            other => match crate::tls::parse_option(other, v, &mut o.tls) {
+                Some(r) => r.map_err(|why| opt_err(format!("\"{other}\": {why}")))?,
+                None => return Err(opt_err(format!("unknown key \"{}\"", truncate(other, 60)))),
+            },
+        }
+    }
+    Ok(o)
+}
+
+fn parse_headers(v: &Value) -> Result<Vec<(String, String)>> {
+    let Value::Object(m) = v else {
+        return Err(opt_err(format!(
+            "\"headers\" must be an object of name: value strings, got {}",
+            short(v)
+        )));
+    };
+    headers_from_map(m)
+}
+
+fn headers_from_map(m: &Map<String, Value>) -> Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(m.len());
+    for (name, value) in m {
+        if !is_token(name) {
+            return Err(opt_err(format!(
+                "\"headers\": invalid header name {}",
+                Value::from(name.as_str())
+            )));
+        }
+        let lname = name.to_ascii_lowercase();
+        if MANAGED_HEADERS.contains(&lname.as_str()) {
+            return Err(opt_err(format!(
+                "\"headers\": \"{name}\" is managed by the library and cannot be set"
+            )));
+        }
+        let Value::String(value) = value else {
+            return Err(opt_err(format!(
+                "\"headers\": value of \"{name}\" must be a string, got {}",
+                short(value)
+            )));
+        };
+        if !is_field_value(value) {
+            return Err(opt_err(format!(
+                "\"headers\": value of \"{name}\" contains CR, LF or another control character"
+            )));
+        }
+        if out.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            return Err(opt_err(format!("\"headers\": \"{name}\" given twice")));
+        }
+        out.push((name.clone(), value.trim_matches([' ', '\t']).to_string()));
+    }
+    Ok(out)
+}
+
+fn parse_subprotocols(v: &Value) -> Result<Vec<String>> {
+    let Value::Array(a) = v else {
+        return Err(opt_err(format!(
+            "\"subprotocols\" must be an array of strings, got {}",
+            short(v)
+        )));
+    };
+    let mut out: Vec<String> = Vec::with_capacity(a.len());
+    for p in a {
+        let Value::String(s) = p else {
+            return Err(opt_err(format!(
+                "\"subprotocols\": entries must be strings, got {}",
+                short(p)
+            )));
+        };
+        if !is_token(s) {
+            return Err(opt_err(format!(
+                "\"subprotocols\": {} is not a valid protocol name (an HTTP token)",
+                Value::from(s.as_str())
+            )));
+        }
+        if out.contains(s) {
+            return Err(opt_err(format!("\"subprotocols\": \"{s}\" given twice")));
+        }
+        out.push(s.clone());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let t = parse_url("ws://example.com/chat?x=1").unwrap();
+        assert_eq!(
+            (t.port, t.resource.as_str(), t.host_header.as_str()),
+            (80, "/chat?x=1", "example.com")
+        );
+        let t = parse_url("wss://[::1]:8443").unwrap();
+        assert_eq!(
+            (t.port, t.resource.as_str(), t.host_header.as_str()),
+            (8443, "/", "[::1]:8443")
+        );
+        assert_eq!(t.peer(), "[::1]:8443");
+        assert_eq!(parse_url("WSS://127.0.0.1/").unwrap().port, 443);
+        for bad in [
+            "",
+            "ws://",
+            "ws:///x",
+            "ws://:80/",
+            "ws://h:0/",
+            "ws://h:65536/",
+            "ws://h/#f",
+            "ws:h",
+            "ws://[::1/",
+        ] {
+            let e = parse_url(bad).unwrap_err();
+            assert_eq!(e.code, Code::InvalidUrl, "{bad}: {}", e.msg);
+        }
+        assert_eq!(
+            parse_url("http://h/").unwrap_err().code,
+            Code::UnsupportedScheme
+        );
+        let t = parse_url("ws://us%40r:p%3Ass@h/").unwrap();
+        assert_eq!(
+            t.basic_auth.as_deref(),
+            Some(format!("Basic {}", base64(b"us@r:p:ss")).as_str())
+        );
+    }
+
+    #[test]
+    fn base64_known() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn options() {
+        let o = parse_options(Some(
+            r#"{"headers":{"User-Agent":"x","X-A":"1"},"timeout":500,"subprotocols":["a","b"]}"#,
+        ))
+        .unwrap();
+        assert_eq!(o.headers[0], ("User-Agent".into(), "x".into()));
+        assert_eq!(o.timeout, Some(Duration::from_millis(500)));
+        for (bad, needle) in [
+            ("{", "invalid JSON"),
+            ("[]", "expected a JSON object"),
+            (r#"{"nope":1}"#, "unknown key \"nope\""),
+            (r#"{"timeout":"1"}"#, "\"timeout\""),
+            (r#"{"timeout":0}"#, "\"timeout\""),
+            (r#"{"headers":{"A":"x\r\nB: y"}}"#, "CR, LF"),
+            (r#"{"headers":{"A B":"x"}}"#, "invalid header name"),
+            (r#"{"headers":{"Upgrade":"x"}}"#, "managed"),
+            (r#"{"headers":{"a":"1","A":"2"}}"#, "twice"),
+            (r#"{"subprotocols":["a b"]}"#, "not a valid protocol name"),
+            (r#"{"maxMessageSize":-1}"#, "maxMessageSize"),
+        ] {
+            let e = parse_options(Some(bad)).unwrap_err();
+            assert_eq!(e.code, Code::InvalidOptions);
+            assert!(
+                e.msg.starts_with("argument error in options: "),
+                "{}",
+                e.msg
+            );
+            assert!(e.msg.contains(needle), "{bad}: {}", e.msg);
+        }
+    }
+}

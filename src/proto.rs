@@ -1,0 +1,567 @@
+//! RFC 6455 framing for the client side, without I/O: the incremental parser
+//! of server frames and the encoder of masked client frames.
+//!
+//! The parser is strict where tungstenite 0.30 is lenient (text is validated as
+//! it arrives, so invalid UTF-8 fails fast even inside a frame that is still
+//! arriving; a message over the size limit fails on its header), and it owns its
+//! buffers so that a reader never zero-fills memory per read and large payloads
+//! are read straight into the message buffer.
+#![deny(unsafe_code)]
+
+use crate::error::Code;
+use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+
+/// Message types, numbered as the opcodes (and as `WS_TEXT` / `WS_BINARY`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Text = 1,
+    Binary = 2,
+}
+
+/// A protocol failure caused by the server: the C error code, the close code
+/// we send while failing the connection (RFC 6455 section 7.4.1), a message.
+#[derive(Clone, Debug)]
+pub struct ProtoError {
+    pub code: Code,
+    pub close: u16,
+    pub msg: String,
+}
+
+fn violation(msg: impl Into<String>) -> ProtoError {
+    ProtoError {
+        code: Code::Protocol,
+        close: 1002,
+        msg: format!("protocol violation by the server: {}", msg.into()),
+    }
+}
+
+/// What one parsing step produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A complete data message is ready: see [`Reader::message`].
+    Message,
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    /// The server's close frame: None when it carried no status code.
+    Close(Option<(u16, String)>),
+}
+
+/// Payloads at least this large, with nothing else buffered, are read directly
+/// into the message buffer instead of through the read buffer.
+const DIRECT_MIN: u64 = 8 * 1024;
+/// Size of the read buffer for headers, control frames and small messages.
+pub(crate) const READ_BUF: usize = 16 * 1024;
+
+/// The receiving half of a connection's protocol state.
+pub struct Reader {
+    /// Read buffer; always fully initialised (len == usable size), live bytes
+    /// are `buf[start..end]`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Message being assembled; initialised up to `msg.len()`, holds
+    /// `msg_len` bytes of payload. Buffers are swapped, never reallocated per
+    /// message, so steady-state reading allocates nothing.
+    msg: Vec<u8>,
+    msg_len: usize,
+    /// Type of the message being assembled (None between messages).
+    msg_kind: Option<Kind>,
+    /// Type of the complete message waiting in `msg`.
+    ready: Option<Kind>,
+    /// For text: `msg[..utf8_ok]` is known to be valid UTF-8 up to a char
+    /// boundary.
+    utf8_ok: usize,
+    /// Payload bytes of the current data frame not yet received.
+    frame_remaining: u64,
+    frame_fin: bool,
+    /// A data frame's header was parsed and its payload is not complete.
+    frame_open: bool,
+    /// The last read went into `msg` rather than `buf`.
+    direct: bool,
+    max_message: usize,
+}
+
+impl Reader {
+    pub fn new(max_message: usize, leftover: &[u8]) -> Reader {
+        let mut buf = vec![0u8; READ_BUF.max(leftover.len())];
+        buf[..leftover.len()].copy_from_slice(leftover);
+        Reader {
+            buf,
+            start: 0,
+            end: leftover.len(),
+            msg: Vec::new(),
+            msg_len: 0,
+            msg_kind: None,
+            ready: None,
+            utf8_ok: 0,
+            frame_remaining: 0,
+            frame_fin: false,
+            frame_open: false,
+            direct: false,
+            max_message,
+        }
+    }
+
+    /// Bytes received but not yet parsed.
+    pub fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// True while a message is partly received (a timeout keeps it).
+    pub fn in_message(&self) -> bool {
+        self.msg_kind.is_some()
+    }
+
+    /// The complete message, if [`Event::Message`] was returned and the message
+    /// has not been taken.
+    pub fn message(&self) -> Option<(Kind, &[u8])> {
+        self.ready.map(|k| (k, &self.msg[..self.msg_len]))
+    }
+
+    /// Marks the ready message consumed (its buffer is reused).
+    pub fn consume_message(&mut self) {
+        self.ready = None;
+        self.msg_len = 0;
+    }
+
+    /// Hands the ready message's buffer to the caller in exchange for `spare`
+    /// (whose capacity is reused for the next message). Returns the length.
+    pub fn swap_message(&mut self, spare: &mut Vec<u8>) -> usize {
+        let n = self.msg_len;
+        std::mem::swap(&mut self.msg, spare);
+        self.ready = None;
+        self.msg_len = 0;
+        n
+    }
+
+    /// Where the next read should put its bytes. Call [`Reader::commit`] with
+    /// the count read.
+    pub fn read_target(&mut self) -> &mut [u8] {
+        if self.frame_remaining >= DIRECT_MIN && self.start == self.end {
+            let want = self.msg_len + self.frame_remaining.min(usize::MAX as u64) as usize;
+            if self.msg.len() < want {
+                self.msg.resize(want, 0);
+            }
+            self.direct = true;
+            return &mut self.msg[self.msg_len..want];
+        }
+        self.direct = false;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start > 0 && self.buf.len() - self.end < READ_BUF / 4 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            // A frame header plus a small frame never exceed READ_BUF after
+            // compaction; this only happens with a large leftover.
+            let n = self.buf.len() * 2;
+            self.buf.resize(n, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    pub fn commit(&mut self, n: usize) {
+        if self.direct {
+            self.msg_len += n;
+            self.frame_remaining -= n as u64;
+        } else {
+            self.end += n;
+        }
+    }
+
+    /// Shrinks buffers grown by large messages; called when idle.
+    pub fn trim(&mut self) {
+        if self.ready.is_none() && self.msg_kind.is_none() && self.msg.capacity() > READ_BUF {
+            self.msg = Vec::new();
+        }
+        if self.start == self.end && self.buf.len() > READ_BUF {
+            self.buf = vec![0u8; READ_BUF];
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    fn append(&mut self, from_buf: usize) {
+        let need = self.msg_len + from_buf;
+        if self.msg.len() < need {
+            self.msg.resize(
+                need.max(self.msg.len() * 2).min(need.max(self.max_message)),
+                0,
+            );
+        }
+        self.msg[self.msg_len..need].copy_from_slice(&self.buf[self.start..self.start + from_buf]);
+        self.msg_len = need;
+        self.start += from_buf;
+    }
+
+    /// Validates the text received so far; fails fast on a sequence that can
+    /// never become valid, tolerates an incomplete one at the end.
+    fn check_utf8(&mut self, complete: bool) -> Result<(), ProtoError> {
+        if self.msg_kind != Some(Kind::Text) {
+            return Ok(());
+        }
+        match std::str::from_utf8(&self.msg[self.utf8_ok..self.msg_len]) {
+            Ok(_) => self.utf8_ok = self.msg_len,
+            Err(e) => {
+                if e.error_len().is_some() || complete {
+                    return Err(ProtoError {
+                        code: Code::InvalidUtf8,
+                        close: 1007,
+                        msg: format!(
+                            "invalid UTF-8 in a text message from the server (at byte {})",
+                            self.utf8_ok + e.valid_up_to()
+                        ),
+                    });
+                }
+                self.utf8_ok += e.valid_up_to();
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_frame(&mut self) -> Result<Option<Event>, ProtoError> {
+        if !self.frame_fin {
+            self.check_utf8(false)?;
+            return Ok(None);
+        }
+        self.check_utf8(true)?;
+        self.ready = self.msg_kind.take();
+        Ok(Some(Event::Message))
+    }
+
+    /// Parses what is buffered. Ok(None): more bytes are needed. A ready
+    /// message must be consumed before the next call.
+    pub fn next_event(&mut self) -> Result<Option<Event>, ProtoError> {
+        if self.ready.is_some() {
+            return Ok(Some(Event::Message));
+        }
+        loop {
+            if self.frame_open {
+                let take = (self.frame_remaining.min((self.end - self.start) as u64)) as usize;
+                if take > 0 {
+                    self.append(take);
+                    self.frame_remaining -= take as u64;
+                }
+                if self.frame_remaining > 0 {
+                    self.check_utf8(false)?;
+                    return Ok(None);
+                }
+                self.frame_open = false;
+                match self.finish_frame()? {
+                    Some(ev) => return Ok(Some(ev)),
+                    None => continue,
+                }
+            }
+            let avail = &self.buf[self.start..self.end];
+            if avail.len() < 2 {
+                return Ok(None);
+            }
+            let (b0, b1) = (avail[0], avail[1]);
+            let (ext, len7) = match b1 & 0x7f {
+                126 => (2usize, None),
+                127 => (8usize, None),
+                n => (0usize, Some(n as u64)),
+            };
+            let masked = b1 & 0x80 != 0;
+            let hlen = 2 + ext + if masked { 4 } else { 0 };
+            if avail.len() < hlen {
+                return Ok(None);
+            }
+            let len = match len7 {
+                Some(n) => n,
+                None if ext == 2 => u16::from_be_bytes([avail[2], avail[3]]) as u64,
+                None => {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&avail[2..10]);
+                    let n = u64::from_be_bytes(b);
+                    if n >> 63 != 0 {
+                        return Err(violation("frame length with the most significant bit set"));
+                    }
+                    n
+                }
+            };
+            let fin = b0 & 0x80 != 0;
+            if b0 & 0x70 != 0 {
+                return Err(violation(format!(
+                    "reserved bits {:#x} set in a frame header, no extension was negotiated",
+                    (b0 & 0x70) >> 4
+                )));
+            }
+            if masked {
+                return Err(violation("masked frame (servers must not mask)"));
+            }
+            match OpCode::from(b0 & 0x0f) {
+                OpCode::Control(c) => {
+                    if let Control::Reserved(op) = c {
+                        return Err(violation(format!("reserved control opcode {op:#x}")));
+                    }
+                    if !fin {
+                        return Err(violation("fragmented control frame"));
+                    }
+                    if len > 125 {
+                        return Err(violation(format!(
+                            "control frame with a {len}-byte payload (max 125)"
+                        )));
+                    }
+                    let total = hlen + len as usize;
+                    if avail.len() < total {
+                        return Ok(None);
+                    }
+                    let payload = avail[hlen..total].to_vec();
+                    self.start += total;
+                    return Ok(Some(match c {
+                        Control::Ping => Event::Ping(payload),
+                        Control::Pong => Event::Pong(payload),
+                        _ => Event::Close(parse_close(&payload)?),
+                    }));
+                }
+                OpCode::Data(d) => {
+                    match d {
+                        Data::Reserved(op) => {
+                            return Err(violation(format!("reserved data opcode {op:#x}")))
+                        }
+                        Data::Continue => {
+                            if self.msg_kind.is_none() {
+                                return Err(violation(
+                                    "continuation frame without a message in progress",
+                                ));
+                            }
+                        }
+                        Data::Text | Data::Binary => {
+                            if self.msg_kind.is_some() {
+                                return Err(violation(
+                                    "new data frame while a fragmented message is in progress",
+                                ));
+                            }
+                            self.msg_kind = Some(if d == Data::Text {
+                                Kind::Text
+                            } else {
+                                Kind::Binary
+                            });
+                            self.msg_len = 0;
+                            self.utf8_ok = 0;
+                        }
+                    }
+                    if (self.msg_len as u64).saturating_add(len) > self.max_message as u64 {
+                        return Err(ProtoError {
+                            code: Code::MessageTooBig,
+                            close: 1009,
+                            msg: format!(
+                                "message too big: {} bytes or more from the server, maxMessageSize is {}",
+                                self.msg_len as u64 + len,
+                                self.max_message
+                            ),
+                        });
+                    }
+                    self.start += hlen;
+                    self.frame_remaining = len;
+                    self.frame_fin = fin;
+                    self.frame_open = true;
+                }
+            }
+        }
+    }
+}
+
+/// Validates a close frame's payload (RFC 6455 section 5.5.1, 7.4).
+pub fn parse_close(p: &[u8]) -> Result<Option<(u16, String)>, ProtoError> {
+    match p.len() {
+        0 => Ok(None),
+        1 => Err(violation("close frame with a 1-byte payload")),
+        _ => {
+            let code = u16::from_be_bytes([p[0], p[1]]);
+            if !close_code_allowed(code) {
+                return Err(violation(format!("invalid close code {code}")));
+            }
+            match std::str::from_utf8(&p[2..]) {
+                Ok(r) => Ok(Some((code, r.to_string()))),
+                Err(_) => Err(ProtoError {
+                    code: Code::InvalidUtf8,
+                    close: 1007,
+                    msg: "invalid UTF-8 in the close reason from the server".into(),
+                }),
+            }
+        }
+    }
+}
+
+/// Codes an endpoint may put in a close frame (1000-1003, 1007-1013,
+/// 3000-4999), as tungstenite defines them.
+pub fn close_code_allowed(code: u16) -> bool {
+    (1000..5000).contains(&code) && CloseCode::from(code).is_allowed()
+}
+
+/// Appends one masked client frame to `out`.
+pub fn encode_frame(out: &mut Vec<u8>, opcode: u8, fin: bool, payload: &[u8], mask: [u8; 4]) {
+    let len = payload.len();
+    out.reserve(14 + len);
+    out.push(if fin { 0x80 } else { 0 } | opcode);
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if len <= 0xffff {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    let at = out.len();
+    out.extend_from_slice(payload);
+    apply_mask(&mut out[at..], mask);
+}
+
+/// XORs `buf` with the repeating 4-byte mask, 8 bytes at a time.
+pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
+    let m = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let v = u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) ^ m;
+        c.copy_from_slice(&v.to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= mask[i & 3];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![b0];
+        let n = payload.len();
+        if n < 126 {
+            v.push(n as u8);
+        } else if n <= 0xffff {
+            v.push(126);
+            v.extend_from_slice(&(n as u16).to_be_bytes());
+        } else {
+            v.push(127);
+            v.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+        v.extend_from_slice(payload);
+        v
+    }
+
+    /// Feeds `bytes` in chunks of `chunk`, collecting events.
+    fn run(
+        bytes: &[u8],
+        chunk: usize,
+        max: usize,
+    ) -> Result<Vec<(Event, Option<(Kind, Vec<u8>)>)>, ProtoError> {
+        let mut r = Reader::new(max, &[]);
+        let mut out = Vec::new();
+        let mut pos = 0;
+        loop {
+            while let Some(ev) = r.next_event()? {
+                let m = r.message().map(|(k, d)| (k, d.to_vec()));
+                if m.is_some() {
+                    r.consume_message();
+                }
+                out.push((ev, m));
+            }
+            if pos == bytes.len() {
+                return Ok(out);
+            }
+            let t = r.read_target();
+            let n = t.len().min(chunk).min(bytes.len() - pos);
+            t[..n].copy_from_slice(&bytes[pos..pos + n]);
+            r.commit(n);
+            pos += n;
+        }
+    }
+
+    #[test]
+    fn messages_in_any_chunking() {
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut s = frame(0x81, b"hello");
+        s.extend(frame(0x02, &big[..50_000]));
+        s.extend(frame(0x89, b"p"));
+        s.extend(frame(0x80, &big[50_000..]));
+        s.extend(frame(0x01, "h\u{e9}".as_bytes()));
+        s.extend(frame(0x80, "llo".as_bytes()));
+        s.extend(frame(0x88, &[0x03, 0xe8, b'b', b'y', b'e']));
+        for chunk in [1, 2, 3, 7, 100, 5000, 1 << 20] {
+            let ev = run(&s, chunk, 1 << 20).unwrap();
+            assert_eq!(ev.len(), 5, "chunk {chunk}");
+            assert_eq!(ev[0].1, Some((Kind::Text, b"hello".to_vec())));
+            assert_eq!(ev[1].0, Event::Ping(b"p".to_vec()));
+            // fragments are reassembled and the ping in between does not disturb them
+            assert_eq!(ev[2].1, Some((Kind::Binary, big.clone())), "chunk {chunk}");
+            assert_eq!(
+                ev[3].1,
+                Some((Kind::Text, "h\u{e9}llo".as_bytes().to_vec()))
+            );
+            assert_eq!(ev[4].0, Event::Close(Some((1000, "bye".into()))));
+        }
+    }
+
+    #[test]
+    fn violations() {
+        let cases: Vec<(Vec<u8>, Code, u16)> = vec![
+            (frame(0xC1, b"x"), Code::Protocol, 1002),        // rsv1
+            (frame(0x83, b"x"), Code::Protocol, 1002),        // reserved opcode
+            (frame(0x8B, b""), Code::Protocol, 1002),         // reserved control
+            (frame(0x09, b""), Code::Protocol, 1002),         // fragmented ping
+            (frame(0x89, &[0u8; 126]), Code::Protocol, 1002), // long ping
+            (frame(0x80, b"x"), Code::Protocol, 1002),        // stray continuation
+            (
+                [frame(0x01, b"a"), frame(0x81, b"b")].concat(),
+                Code::Protocol,
+                1002,
+            ),
+            (frame(0x81, &[0xff]), Code::InvalidUtf8, 1007),
+            (frame(0x88, &[0x03]), Code::Protocol, 1002), // 1-byte close
+            (frame(0x88, &[0x03, 0xed]), Code::Protocol, 1002), // 1005
+            (frame(0x88, &[0x03, 0xe8, 0xff]), Code::InvalidUtf8, 1007),
+            (frame(0x82, &[0u8; 200]), Code::MessageTooBig, 1009),
+            (vec![0x81, 0x81, 1, 2, 3, 4, 0], Code::Protocol, 1002), // masked
+        ];
+        for (bytes, code, close) in cases {
+            let e = run(&bytes, 1 << 20, 100).unwrap_err();
+            assert_eq!((e.code, e.close), (code, close), "{bytes:x?}: {}", e.msg);
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_fails_before_the_frame_ends() {
+        // first bytes of a text frame whose payload is not all here yet
+        let mut f = frame(0x81, &[b'a'; 200]);
+        f[10] = 0xff;
+        let mut r = Reader::new(1 << 20, &[]);
+        let t = r.read_target();
+        t[..20].copy_from_slice(&f[..20]);
+        r.commit(20);
+        assert_eq!(r.next_event().unwrap_err().code, Code::InvalidUtf8);
+        // an incomplete sequence at the end of what arrived is fine
+        let mut f = frame(0x81, "aaa\u{20ac}".as_bytes());
+        let mut r = Reader::new(1 << 20, &[]);
+        r.read_target()[..6].copy_from_slice(&f[..6]);
+        r.commit(6);
+        assert_eq!(r.next_event().unwrap(), None);
+        let rest = f.split_off(6);
+        r.read_target()[..rest.len()].copy_from_slice(&rest);
+        r.commit(rest.len());
+        assert_eq!(r.next_event().unwrap(), Some(Event::Message));
+    }
+
+    #[test]
+    fn mask_roundtrip() {
+        for n in [0, 1, 5, 8, 13, 1000] {
+            let p: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let mut out = Vec::new();
+            encode_frame(&mut out, 2, true, &p, [1, 2, 3, 4]);
+            let h = out.len() - n;
+            let mut body = out[h..].to_vec();
+            apply_mask(&mut body, [1, 2, 3, 4]);
+            assert_eq!(body, p);
+            assert_eq!(out[h - 4..h], [1, 2, 3, 4]);
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The byte stream under a connection: plain TCP or TLS over TCP, with
+//! non-blocking attempts and deadline-bounded waits built from them.
+#![deny(unsafe_code)]
+
+use crate::sys;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Instant;
+
+pub enum Transport {
+    /// The socket stays in blocking mode; every non-blocking attempt passes
+    /// MSG_DONTWAIT, so that a reader without a deadline sleeps in recv(2).
+    Plain(TcpStream),
+    /// The socket is in non-blocking mode (OpenSSL needs it for retries).
+    Tls(Box<native_tls::TlsStream<TcpStream>>),
+}
+
+impl Transport {
+    pub fn fd(&self) -> RawFd {
+        match self {
+            Transport::Plain(s) => s.as_raw_fd(),
+            Transport::Tls(s) => s.get_ref().as_raw_fd(),
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(_))
+    }
+
+    /// One read attempt that does not block: WouldBlock when nothing is there.
+    pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => sys::recv(s.as_raw_fd(), buf, true),
+            Transport::Tls(s) => s.read(buf),
+        }
+    }
+
+    /// One write attempt that does not block.
+    pub fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => sys::send_nb(s.as_raw_fd(), buf),
+            Transport::Tls(s) => s.write(buf),
+        }
+    }
+
+    /// Writes all of `buf` before `deadline` (connection set-up only).
+    pub fn write_all_until(&mut self, mut buf: &[u8], deadline: Option<Instant>) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.try_write(buf) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if sys::poll_fd(self.fd(), sys::POLLOUT, deadline)? == 0 {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads some bytes before `deadline` (connection set-up only); 0 = EOF.
+    pub fn read_until(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+        loop {
+            match self.try_read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if sys::poll_fd(self.fd(), sys::POLLIN, deadline)? == 0 {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Best-effort TLS close_notify; nothing to do for plain TCP.
+    pub fn tls_shutdown(&mut self) {
+        if let Transport::Tls(s) = self {
+            let _ = s.shutdown();
+        }
+    }
+}
