@@ -25,10 +25,7 @@ pub struct Opened {
 
 fn timeout_err(opts: &Options, stage: &str) -> Error {
     let ms = opts.timeout.map(|t| t.as_millis()).unwrap_or(0);
-    Error::new(
-        Code::Timeout,
-        format!("timeout after {ms} ms during {stage}"),
-    )
+    Error::new(Code::Timeout, format!("timeout after {ms} ms during {stage}"))
 }
 
 fn left(deadline: Option<Instant>) -> Option<Duration> {
@@ -44,8 +41,7 @@ pub fn open(target: &Target, opts: &Options) -> Result<Opened> {
         Scheme::Ws => Transport::Plain(tcp),
         Scheme::Wss => {
             let stage = format!("TLS handshake with {}", target.peer());
-            tcp.set_nonblocking(true)
-                .map_err(|e| Error::io(Code::Connect, &stage, &e))?;
+            tcp.set_nonblocking(true).map_err(|e| Error::io(Code::Connect, &stage, &e))?;
             let s = tls::handshake(tcp, target, opts, deadline).map_err(|e| {
                 if e.code == Code::Timeout {
                     timeout_err(opts, &stage)
@@ -68,19 +64,16 @@ fn resolve(target: &Target, opts: &Options, deadline: Option<Instant>) -> Result
         HostKind::Name(n) => n.clone(),
     };
     let port = target.port;
-    let lookup = move |name: String| -> io::Result<Vec<SocketAddr>> {
-        Ok((name.as_str(), port).to_socket_addrs()?.collect())
-    };
+    let lookup =
+        move |name: String| -> io::Result<Vec<SocketAddr>> { Ok((name.as_str(), port).to_socket_addrs()?.collect()) };
     let result = match left(deadline) {
         None => lookup(name.clone()),
         Some(rem) => {
             let (tx, rx) = mpsc::channel();
             let n2 = name.clone();
-            let spawned = std::thread::Builder::new()
-                .name("wsclient-dns".into())
-                .spawn(move || {
-                    let _ = tx.send(lookup(n2));
-                });
+            let spawned = std::thread::Builder::new().name("wsclient-dns".into()).spawn(move || {
+                let _ = tx.send(lookup(n2));
+            });
             match spawned {
                 Ok(_) => match rx.recv_timeout(rem) {
                     Ok(r) => r,
@@ -92,29 +85,16 @@ fn resolve(target: &Target, opts: &Options, deadline: Option<Instant>) -> Result
     };
     match result {
         Ok(v) if !v.is_empty() => Ok(v),
-        Ok(_) => Err(Error::new(
-            Code::Dns,
-            format!("DNS lookup of {name}: no addresses"),
-        )),
+        Ok(_) => Err(Error::new(Code::Dns, format!("DNS lookup of {name}: no addresses"))),
         Err(e) => {
             let mut cause = e.to_string();
-            cause = cause
-                .trim_start_matches("failed to lookup address information: ")
-                .to_string();
-            Err(Error::new(
-                Code::Dns,
-                format!("DNS lookup of {name} failed: {}", cause.to_lowercase()),
-            ))
+            cause = cause.trim_start_matches("failed to lookup address information: ").to_string();
+            Err(Error::new(Code::Dns, format!("DNS lookup of {name} failed: {}", cause.to_lowercase())))
         }
     }
 }
 
-fn tcp_connect(
-    addrs: &[SocketAddr],
-    target: &Target,
-    opts: &Options,
-    deadline: Option<Instant>,
-) -> Result<TcpStream> {
+fn tcp_connect(addrs: &[SocketAddr], target: &Target, opts: &Options, deadline: Option<Instant>) -> Result<TcpStream> {
     let mut errors: Vec<String> = Vec::new();
     for addr in addrs {
         let r = match left(deadline) {
@@ -125,9 +105,7 @@ fn tcp_connect(
         match r {
             Ok(s) => return Ok(s),
             Err(e) => {
-                if e.kind() == io::ErrorKind::TimedOut
-                    && deadline.is_some_and(|d| Instant::now() >= d)
-                {
+                if e.kind() == io::ErrorKind::TimedOut && deadline.is_some_and(|d| Instant::now() >= d) {
                     return Err(timeout_err(opts, &format!("TCP connect to {addr}")));
                 }
                 errors.push(format!("connect {addr}: {}", describe_io(&e)));
@@ -135,20 +113,12 @@ fn tcp_connect(
         }
     }
     if errors.is_empty() {
-        return Err(timeout_err(
-            opts,
-            &format!("TCP connect to {}", target.peer()),
-        ));
+        return Err(timeout_err(opts, &format!("TCP connect to {}", target.peer())));
     }
     Err(Error::new(Code::Connect, errors.join("; ")))
 }
 
-fn upgrade(
-    mut t: Transport,
-    target: &Target,
-    opts: &Options,
-    deadline: Option<Instant>,
-) -> Result<Opened> {
+fn upgrade(mut t: Transport, target: &Target, opts: &Options, deadline: Option<Instant>) -> Result<Opened> {
     let key = tungstenite::handshake::client::generate_key();
     let req = handshake::build_request(target, opts, &key);
     let peer = target.peer();
@@ -159,8 +129,7 @@ fn upgrade(
             Error::io(Code::Connect, &format!("{stage} {peer}"), &e)
         }
     };
-    t.write_all_until(&req, deadline)
-        .map_err(|e| io_err("sending the upgrade request to", e))?;
+    t.write_all_until(&req, deadline).map_err(|e| io_err("sending the upgrade request to", e))?;
     let offered = handshake::offered_subprotocols(opts);
     let mut buf = vec![0u8; 4096];
     let mut len = 0;
@@ -168,25 +137,20 @@ fn upgrade(
         if len == buf.len() {
             buf.resize(buf.len() * 2, 0);
         }
-        let n = t
-            .read_until(&mut buf[len..], deadline)
-            .map_err(|e| io_err("waiting for the upgrade response from", e))?;
+        let n =
+            t.read_until(&mut buf[len..], deadline).map_err(|e| io_err("waiting for the upgrade response from", e))?;
         if n == 0 {
             return Err(Error::new(
                 Code::Handshake,
-                format!("upgrade with {peer}: connection closed before a complete HTTP response ({len} bytes received)"),
+                format!(
+                    "upgrade with {peer}: connection closed before a complete HTTP response ({len} bytes received)"
+                ),
             ));
         }
         len += n;
-        if let Some((head, upgrade)) =
-            handshake::parse_response(&buf[..len], &key, &offered, &peer)?
-        {
+        if let Some((head, upgrade)) = handshake::parse_response(&buf[..len], &key, &offered, &peer)? {
             let leftover = buf[head..len].to_vec();
-            return Ok(Opened {
-                transport: t,
-                leftover,
-                upgrade,
-            });
+            return Ok(Opened { transport: t, leftover, upgrade });
         }
     }
 }

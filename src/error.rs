@@ -36,6 +36,8 @@ pub enum Code {
     Internal = 21,
     ConnectionLost = 22,
     Pending = 23,
+    HealthCheck = 24,
+    NotOpen = 25,
 }
 
 /// An error as the C caller sees it: a code, a message naming the stage and
@@ -50,10 +52,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(code: Code, msg: impl Into<String>) -> Error {
-        Error {
-            code,
-            msg: msg.into(),
-        }
+        Error { code, msg: msg.into() }
     }
 
     pub fn arg(msg: impl Into<String>) -> Error {
@@ -105,10 +104,7 @@ pub fn describe_io(e: &io::Error) -> String {
 fn lower_first(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
-        Some(f)
-            if f.is_ascii_uppercase()
-                && !c.clone().next().is_some_and(|n| n.is_ascii_uppercase()) =>
-        {
+        Some(f) if f.is_ascii_uppercase() && !c.clone().next().is_some_and(|n| n.is_ascii_uppercase()) => {
             f.to_ascii_lowercase().to_string() + c.as_str()
         }
         _ => s.to_string(),

@@ -13,12 +13,15 @@
 
 use crate::conn::{ReadCopy, OP_BINARY, OP_TEXT};
 use crate::error::{self, Code, Error, Result};
+use crate::events::{self, Ev};
 use crate::guard;
 use crate::options;
+use crate::proto;
 use crate::registry;
-use crate::{conn::Conn, connect, proto};
+use crate::socket::Socket;
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 // ---- return values ------------------------------------------------------------
 
@@ -115,6 +118,129 @@ pub const WS_E_CONNECTION_LOST: c_int = 22;
 /// queued and will be sent whole and in order by later calls on this socket
 /// (ws_write, ws_flush, ws_read, ws_close). Do not send it again.
 pub const WS_E_PENDING: c_int = 23;
+/// The server stopped answering: nothing (no data, no pong) arrived within
+/// "pongTimeout" after a keepalive ping sent after "pingInterval" of silence
+/// (NodeMCU's -19, "server not responding to health checks").
+pub const WS_E_HEALTH_CHECK: c_int = 24;
+/// The socket is not connected: still connecting (ws_open_async), waiting to
+/// reconnect, or its connection attempt failed.
+pub const WS_E_NOT_OPEN: c_int = 25;
+
+// ---- events (ws_next_event, callbacks) --------------------------------------------
+
+/// The connection is open (after ws_open, ws_open_async or a reconnect);
+/// `code` is the HTTP status (101).
+pub const WS_EV_OPEN: c_int = 1;
+/// A message: `msg_type` WS_TEXT or WS_BINARY, `data`/`len` the payload.
+pub const WS_EV_MESSAGE: c_int = 2;
+/// A pong: `data`/`len` its payload, `rtt_us` the round trip of the matching
+/// ws_ping() (-1 for an unsolicited pong).
+pub const WS_EV_PONG: c_int = 3;
+/// An error: `code` is the WS_E_* code, `data` the message (as ws_last_error).
+/// A connection that fails is then reported closed by WS_EV_CLOSE, unless a
+/// reconnect follows (WS_EV_RECONNECTING).
+pub const WS_EV_ERROR: c_int = 4;
+/// The connection ended: `code` is the close code the server sent (1005
+/// none, 1006 no close frame, 0 when no connection was ever made),
+/// `data` its reason, `closed_by` WS_BY_*, `clean` 1 when both close frames
+/// were exchanged, `error` the WS_E_* code of the failure that ended it (0 if
+/// none). The last event of every socket is a WS_EV_CLOSE; with
+/// "autoReconnect" a WS_EV_RECONNECTING may follow an earlier one.
+pub const WS_EV_CLOSE: c_int = 5;
+/// An automatic reconnect is scheduled: `code` is the attempt number (1, 2,
+/// ...), `delay_ms` the backoff before it.
+pub const WS_EV_RECONNECTING: c_int = 6;
+
+/// ws_state(): connecting (ws_open_async, reconnect pending).
+pub const WS_STATE_CONNECTING: c_int = 1;
+/// ws_state(): open (WinCC/Qore `isOpen`).
+pub const WS_STATE_OPEN: c_int = 2;
+/// ws_state(): a close frame was sent, the closing handshake is under way.
+pub const WS_STATE_CLOSING: c_int = 3;
+/// ws_state(): closed or failed (call ws_close() to release the number).
+pub const WS_STATE_CLOSED: c_int = 4;
+
+/// Nobody closed yet.
+pub const WS_BY_NONE: c_int = 0;
+/// We closed first (ws_close, ws_reconnect).
+pub const WS_BY_CLIENT: c_int = 1;
+/// The server sent the first close frame.
+pub const WS_BY_SERVER: c_int = 2;
+/// The connection failed (protocol violation, lost, health check).
+pub const WS_BY_ERROR: c_int = 3;
+
+/// One event (see ws_next_event() and ws_queue_set_callback()). Pointers are
+/// owned by the library: valid until the next ws_next_event() on the same
+/// queue, or until the callback returns.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct ws_event {
+    /// WS_EV_OPEN, WS_EV_MESSAGE, WS_EV_PONG, WS_EV_ERROR, WS_EV_CLOSE or
+    /// WS_EV_RECONNECTING.
+    pub r#type: c_int,
+    /// The socket number it concerns.
+    pub socket: c_int,
+    /// WS_EV_MESSAGE: WS_TEXT or WS_BINARY; else 0.
+    pub msg_type: c_int,
+    /// OPEN: HTTP status; ERROR: WS_E_* code; CLOSE: close code;
+    /// RECONNECTING: attempt number.
+    pub code: c_int,
+    /// CLOSE: WS_E_* code of the failure that ended the connection, 0 if none.
+    pub error: c_int,
+    /// CLOSE: WS_BY_CLIENT, WS_BY_SERVER or WS_BY_ERROR.
+    pub closed_by: c_int,
+    /// CLOSE: 1 when both close frames were exchanged.
+    pub clean: c_int,
+    /// MESSAGE, PONG: payload; ERROR: message; CLOSE: reason. Followed by a NUL
+    /// byte not counted in `len`, so text can be printed directly. Never NULL.
+    pub data: *const c_void,
+    pub len: usize,
+    /// PONG: round-trip time in microseconds, -1 if unsolicited.
+    pub rtt_us: i64,
+    /// RECONNECTING: delay before the attempt, in milliseconds.
+    pub delay_ms: i64,
+    /// When it happened: monotonic microseconds (same clock for all events).
+    pub time_us: i64,
+}
+
+/// A function called with each event of a queue (ws_queue_set_callback).
+#[allow(non_camel_case_types)]
+pub type ws_callback = Option<extern "C" fn(event: *const ws_event, user: *mut c_void)>;
+
+/// Connection state and statistics (ws_get_info()).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct ws_info {
+    /// WS_STATE_*.
+    pub state: c_int,
+    /// HTTP status of the upgrade (101), 0 before the first connection.
+    pub http_status: c_int,
+    /// Who started the closing: WS_BY_*.
+    pub closed_by: c_int,
+    /// Close code we sent, 0 if none.
+    pub close_code_sent: c_int,
+    /// Close code the server sent: 0 none yet, 1005 no code, 1006 the
+    /// connection ended without a close frame.
+    pub close_code_received: c_int,
+    /// 1 when the closing handshake completed (both close frames exchanged).
+    pub clean: c_int,
+    /// Completed reconnections of this socket number.
+    pub reconnects: c_int,
+    /// Close reasons, NUL-terminated (at most 123 bytes each).
+    pub reason_sent: [c_char; 124],
+    pub reason_received: [c_char; 124],
+    /// Pings sent (ws_ping and keepalive) and pongs received.
+    pub pings_sent: i64,
+    pub pongs_received: i64,
+    /// Round-trip time of the last answered ping in microseconds, -1 if none.
+    pub last_rtt_us: i64,
+    /// Data messages and payload bytes sent and received on the current
+    /// connection.
+    pub messages_sent: i64,
+    pub messages_received: i64,
+    pub bytes_sent: i64,
+    pub bytes_received: i64,
+}
 
 // ---- helpers (pointer checks) ---------------------------------------------------------
 
@@ -126,9 +252,7 @@ fn opt_str<'a>(p: *const c_char, what: &str) -> Result<Option<&'a str>> {
     // SAFETY: the caller passes a NUL-terminated string that stays valid for
     // the duration of the call (documented on every export taking one).
     let s = unsafe { CStr::from_ptr(p) };
-    s.to_str()
-        .map(Some)
-        .map_err(|_| Error::arg(format!("{what} is not valid UTF-8")))
+    s.to_str().map(Some).map_err(|_| Error::arg(format!("{what} is not valid UTF-8")))
 }
 
 fn req_str<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
@@ -141,9 +265,7 @@ fn bytes<'a>(p: *const c_void, len: usize, what: &str) -> Result<&'a [u8]> {
         return Ok(&[]);
     }
     if p.is_null() {
-        return Err(Error::arg(format!(
-            "{what} is NULL but its length is {len}"
-        )));
+        return Err(Error::arg(format!("{what} is NULL but its length is {len}")));
     }
     if len > isize::MAX as usize {
         return Err(Error::arg(format!("{what}: length {len} is too large")));
@@ -154,6 +276,23 @@ fn bytes<'a>(p: *const c_void, len: usize, what: &str) -> Result<&'a [u8]> {
 
 fn timeout(ms: c_int) -> Option<Duration> {
     u64::try_from(ms).ok().map(Duration::from_millis)
+}
+
+fn deadline(ms: c_int) -> Option<Instant> {
+    timeout(ms).map(|t| Instant::now() + t)
+}
+
+/// Parses and validates everything, then reserves a socket number.
+fn new_socket(url: *const c_char, options: *const c_char) -> Result<(i32, Arc<Socket>)> {
+    let url = req_str(url, "url")?;
+    let opts_text = opt_str(options, "options")?;
+    let target = options::parse_url(url)?;
+    let opts = options::parse_options(opts_text)?;
+    let queue = opts.queue.map(events::get).transpose()?;
+    let reservation = registry::reserve()?;
+    let sock = Socket::new(target, opts, queue);
+    let id = registry::insert(reservation, sock.clone());
+    Ok((id, sock))
 }
 
 fn kind_to_c(k: proto::Kind) -> c_int {
@@ -215,20 +354,38 @@ fn kind_to_c(k: proto::Kind) -> c_int {
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_open(url: *const c_char, options: *const c_char) -> c_int {
     guard::call(|| {
-        let url = req_str(url, "url")?;
-        let opts_text = opt_str(options, "options")?;
-        let target = options::parse_url(url)?;
-        let opts = options::parse_options(opts_text)?;
-        let reservation = registry::reserve()?;
-        let opened = connect::open(&target, &opts)?;
-        let conn = Conn::new(
-            opened.transport,
-            &opened.leftover,
-            opened.upgrade,
-            &opts,
-            target.peer(),
-        );
-        Ok(registry::insert(reservation, conn))
+        let (id, sock) = new_socket(url, options)?;
+        if let Err(e) = sock.open_blocking() {
+            let _ = registry::remove(id);
+            return Err(e);
+        }
+        Ok(id)
+    })
+}
+
+/// Open a WebSocket connection in the background (NodeMCU `connect`, Q-SYS
+/// `Connect`).
+///
+/// Takes the same `url` and `options` as ws_open() and checks them at once
+/// (a bad URL or option returns WS_ERROR here), then returns a socket number
+/// immediately while DNS, TCP, TLS and the upgrade run on a library thread.
+/// The outcome is reported as events when the socket has a "queue" (or
+/// callback): WS_EV_OPEN, or WS_EV_ERROR followed by WS_EV_CLOSE (or
+/// WS_EV_RECONNECTING with "autoReconnect"). Meanwhile ws_state() is
+/// WS_STATE_CONNECTING, ws_write() fails with WS_E_NOT_OPEN and ws_read()
+/// waits (within its timeout) for the connection; after a failure ws_read()
+/// returns WS_ERROR with the cause.
+///
+/// Returns: a socket number > 0; WS_ERROR (-1).
+/// Errors: as ws_open() for the arguments, and WS_E_TOO_MANY_SOCKETS.
+/// Blocking: no. Threads: any thread. Release the number with ws_close(),
+/// also after a failed attempt.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_open_async(url: *const c_char, options: *const c_char) -> c_int {
+    guard::call(|| {
+        let (id, sock) = new_socket(url, options)?;
+        sock.connect_async()?;
+        Ok(id)
     })
 }
 
@@ -269,7 +426,7 @@ pub extern "C" fn ws_write(socket: c_int, data: *const c_void, len: usize, r#typ
             }
         };
         let data = bytes(data, len, "data")?;
-        let conn = registry::get(socket)?;
+        let conn = registry::get(socket)?.conn_for_write()?;
         if op == OP_TEXT {
             if let Err(e) = std::str::from_utf8(data) {
                 return Err(Error::arg(format!(
@@ -296,7 +453,7 @@ pub extern "C" fn ws_write(socket: c_int, data: *const c_void, len: usize, r#typ
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_flush(socket: c_int, timeout_ms: c_int) -> c_int {
     guard::call(|| {
-        let conn = registry::get(socket)?;
+        let conn = registry::get(socket)?.conn_for_write()?;
         conn.flush(timeout(timeout_ms))?;
         Ok(WS_OK)
     })
@@ -349,8 +506,9 @@ pub extern "C" fn ws_read(
         if data.is_null() || len.is_null() {
             return Err(Error::arg("data and len must not be NULL"));
         }
-        let conn = registry::get(socket)?;
-        match conn.read_lend(timeout(timeout_ms))? {
+        let deadline = deadline(timeout_ms);
+        let conn = registry::get(socket)?.conn_for_read(deadline)?;
+        match conn.read_lend(deadline)? {
             None => Ok(WS_CLOSED),
             Some((kind, ptr, n)) => {
                 // SAFETY: data, len (checked non-NULL) and type (if non-NULL)
@@ -400,14 +558,15 @@ pub extern "C" fn ws_read_into(
         if cap > isize::MAX as usize {
             return Err(Error::arg(format!("cap {cap} is too large")));
         }
-        let conn = registry::get(socket)?;
+        let deadline = deadline(timeout_ms);
+        let conn = registry::get(socket)?.conn_for_read(deadline)?;
         let out: &mut [u8] = if cap == 0 {
             &mut []
         } else {
             // SAFETY: the caller guarantees `cap` writable bytes at `buf`.
             unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
         };
-        match conn.read_copy(out, timeout(timeout_ms))? {
+        match conn.read_copy(out, deadline)? {
             ReadCopy::Closed => Ok(WS_CLOSED),
             ReadCopy::Message(kind, n) => {
                 // SAFETY: len checked non-NULL; type may be NULL.
@@ -472,14 +631,10 @@ pub extern "C" fn ws_close(socket: c_int, code: c_int, reason: *const c_char) ->
         };
         let reason = opt_str(reason, "reason")?.unwrap_or("");
         if reason.len() > WS_MAX_CLOSE_REASON as usize {
-            return Err(Error::arg(format!(
-                "close reason is {} bytes, at most 123 are allowed",
-                reason.len()
-            )));
+            return Err(Error::arg(format!("close reason is {} bytes, at most 123 are allowed", reason.len())));
         }
-        let conn = registry::remove(socket)?;
-        conn.close(code, reason);
-        drop(conn);
+        let sock = registry::remove(socket)?;
+        sock.close_user(code, reason);
         Ok(WS_OK)
     })
 }
@@ -534,6 +689,8 @@ pub extern "C" fn ws_error_name(code: c_int) -> *const c_char {
         WS_E_INTERNAL => c"WS_E_INTERNAL",
         WS_E_CONNECTION_LOST => c"WS_E_CONNECTION_LOST",
         WS_E_PENDING => c"WS_E_PENDING",
+        WS_E_HEALTH_CHECK => c"WS_E_HEALTH_CHECK",
+        WS_E_NOT_OPEN => c"WS_E_NOT_OPEN",
         _ => c"WS_E_UNKNOWN",
     };
     s.as_ptr()
@@ -544,11 +701,10 @@ pub extern "C" fn ws_error_name(code: c_int) -> *const c_char {
 /// The library version, e.g. "0.1.0". Never NULL; static storage.
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_version() -> *const c_char {
-    const V: &CStr =
-        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-            Ok(v) => v,
-            Err(_) => c"unknown",
-        };
+    const V: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => c"unknown",
+    };
     V.as_ptr()
 }
 
@@ -578,7 +734,7 @@ pub extern "C" fn ws_set_max_sockets(max: c_int) -> c_int {
 /// Threads: any thread; does not block.
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_http_status(socket: c_int) -> c_int {
-    guard::call(|| Ok(registry::get(socket)?.upgrade.status as c_int))
+    guard::call(|| Ok(registry::get(socket)?.conn_any()?.upgrade.status as c_int))
 }
 
 /// A header of the upgrade response (Qore's `connect()` result), by
@@ -593,7 +749,7 @@ pub extern "C" fn ws_http_status(socket: c_int) -> c_int {
 pub extern "C" fn ws_response_header(socket: c_int, name: *const c_char) -> *const c_char {
     guard::call_str(|| {
         let name = req_str(name, "name")?;
-        let conn = registry::get(socket)?;
+        let conn = registry::get(socket)?.conn_any()?;
         Ok(match conn.upgrade.header(name) {
             Some(v) => error::result_str(&v),
             None => std::ptr::null(),
@@ -608,11 +764,7 @@ pub extern "C" fn ws_response_header(socket: c_int, name: *const c_char) -> *con
 /// ws_response_header().
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_response_headers(socket: c_int) -> *const c_char {
-    guard::call_str(|| {
-        Ok(error::result_str(
-            &registry::get(socket)?.upgrade.raw_headers(),
-        ))
-    })
+    guard::call_str(|| Ok(error::result_str(&registry::get(socket)?.conn_any()?.upgrade.raw_headers())))
 }
 
 /// The subprotocol the server selected from the "subprotocols" offered.
@@ -622,10 +774,8 @@ pub extern "C" fn ws_response_headers(socket: c_int) -> *const c_char {
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_subprotocol(socket: c_int) -> *const c_char {
     guard::call_str(|| {
-        let conn = registry::get(socket)?;
-        Ok(error::result_str(
-            conn.upgrade.subprotocol.as_deref().unwrap_or(""),
-        ))
+        let conn = registry::get(socket)?.conn_any()?;
+        Ok(error::result_str(conn.upgrade.subprotocol.as_deref().unwrap_or("")))
     })
 }
 
@@ -637,7 +787,7 @@ pub extern "C" fn ws_subprotocol(socket: c_int) -> *const c_char {
 /// Returns: the code; WS_ERROR (-1, WS_E_BAD_SOCKET). Does not block.
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_close_code(socket: c_int) -> c_int {
-    guard::call(|| Ok(registry::get(socket)?.close_code() as c_int))
+    guard::call(|| Ok(registry::get(socket)?.conn_any()?.info().code_rcvd as c_int))
 }
 
 /// The close reason the server sent ("" if none).
@@ -646,5 +796,223 @@ pub extern "C" fn ws_close_code(socket: c_int) -> c_int {
 /// ws_response_header().
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_close_reason(socket: c_int) -> *const c_char {
-    guard::call_str(|| Ok(error::result_str(&registry::get(socket)?.close_reason())))
+    guard::call_str(|| Ok(error::result_str(&registry::get(socket)?.conn_any()?.info().reason_rcvd)))
+}
+
+// ---- liveness ------------------------------------------------------------------------
+
+/// Send a ping (Q-SYS `Ping()`); the server's pong is matched to it for the
+/// round-trip time, reported as a WS_EV_PONG event (sockets with a queue)
+/// and in ws_get_info() (`pongs_received`, `last_rtt_us`).
+///
+/// `payload` (may be NULL when `len` is 0): at most 125 bytes.
+/// Returns: WS_OK (0) once the ping is handed to the kernel; WS_ERROR (-1);
+/// WS_TIMEOUT (-2, WS_E_PENDING) as ws_write().
+/// Errors: WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT (payload over 125 bytes),
+/// WS_E_NOT_OPEN, WS_E_CLOSED, WS_E_IO.
+/// Blocking: as ws_write(). Threads: any thread.
+///
+/// Keepalive needs no calls: with the "pingInterval" option (default 30000
+/// ms; 0 turns it off) the library pings after that much silence from the
+/// server and fails the connection with WS_E_HEALTH_CHECK when nothing
+/// arrives within "pongTimeout" (default 10000 ms) after the ping, also while
+/// the program is not reading. Pings from the server are always answered.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_ping(socket: c_int, payload: *const c_void, len: usize) -> c_int {
+    guard::call(|| {
+        if len > 125 {
+            return Err(Error::arg(format!("ping payload is {len} bytes, at most 125 are allowed")));
+        }
+        let payload = bytes(payload, len, "payload")?;
+        registry::get(socket)?.conn_for_write()?.ping(payload)?;
+        Ok(WS_OK)
+    })
+}
+
+/// The state of a socket (Qore `isOpen()`: `ws_state(s) == WS_STATE_OPEN`).
+///
+/// Returns: WS_STATE_CONNECTING, WS_STATE_OPEN, WS_STATE_CLOSING or
+/// WS_STATE_CLOSED; WS_ERROR (-1, WS_E_BAD_SOCKET). Does not block.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_state(socket: c_int) -> c_int {
+    guard::call(|| Ok(registry::get(socket)?.info().state as c_int))
+}
+
+fn copy_reason(dst: &mut [c_char; 124], s: &str) {
+    let b = s.as_bytes();
+    let n = b.len().min(123);
+    for (d, &c) in dst.iter_mut().zip(&b[..n]) {
+        *d = c as c_char;
+    }
+    dst[n] = 0;
+}
+
+/// Fill `*info` with the socket's state, close details (who closed, codes and
+/// reasons sent and received, whether the closing handshake completed) and
+/// statistics (pings, round-trip time, messages, bytes, reconnects).
+///
+/// `size` must be `sizeof(ws_info)` as the caller was compiled with; the
+/// library writes at most that many bytes (later versions only append fields).
+/// Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT
+/// (info NULL or size too small for the fields of this version's first
+/// release). Does not block. Threads: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_get_info(socket: c_int, info: *mut ws_info, size: usize) -> c_int {
+    guard::call(|| {
+        if info.is_null() {
+            return Err(Error::arg("info is NULL"));
+        }
+        if size < std::mem::size_of::<ws_info>() {
+            return Err(Error::arg(format!(
+                "size {size} is smaller than this library's ws_info ({} bytes)",
+                std::mem::size_of::<ws_info>()
+            )));
+        }
+        let si = registry::get(socket)?.info();
+        let ci = si.conn.unwrap_or_default();
+        let mut out = ws_info {
+            state: si.state as c_int,
+            http_status: si.http_status as c_int,
+            closed_by: ci.closed_by as c_int,
+            close_code_sent: ci.code_sent as c_int,
+            close_code_received: ci.code_rcvd as c_int,
+            clean: ci.clean as c_int,
+            reconnects: si.reconnects.min(c_int::MAX as u32) as c_int,
+            reason_sent: [0; 124],
+            reason_received: [0; 124],
+            pings_sent: ci.pings_sent as i64,
+            pongs_received: ci.pongs_rcvd as i64,
+            last_rtt_us: ci.last_rtt_us,
+            messages_sent: ci.msgs_out as i64,
+            messages_received: ci.msgs_in as i64,
+            bytes_sent: ci.bytes_out as i64,
+            bytes_received: ci.bytes_in as i64,
+        };
+        copy_reason(&mut out.reason_sent, &ci.reason_sent);
+        copy_reason(&mut out.reason_received, &ci.reason_rcvd);
+        // SAFETY: info is non-NULL and the caller promises `size` >= our
+        // struct size writable bytes (checked above against our size).
+        unsafe { info.write(out) };
+        Ok(WS_OK)
+    })
+}
+
+/// Connect a socket number again with the same URL and options (NodeMCU's
+/// reusable client; Qore's `connect()` on a connected object).
+///
+/// A live connection is first closed with 1001 Going Away. With `async` = 0
+/// this blocks like ws_open() and returns its result; otherwise it returns at
+/// once and the outcome arrives as events (WS_EV_OPEN, or WS_EV_ERROR and
+/// WS_EV_CLOSE). The socket number stays the same. Also cancels a pending
+/// automatic reconnect and starts over.
+///
+/// Returns: WS_OK (0); WS_ERROR (-1); WS_TIMEOUT (-2) as ws_open().
+/// Errors: WS_E_BAD_SOCKET and those of ws_open().
+/// Threads: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_reconnect(socket: c_int, r#async: c_int) -> c_int {
+    guard::call(|| {
+        registry::get(socket)?.reconnect_user(r#async != 0)?;
+        Ok(WS_OK)
+    })
+}
+
+// ---- events ---------------------------------------------------------------------------
+
+/// Create an event queue for single-threaded hosts (a Lua or CTRL
+/// interpreter draining events on its own thread).
+///
+/// A socket opened with the option `"queue": Q` (ws_open or ws_open_async)
+/// delivers everything as events into Q, in order per socket: WS_EV_OPEN,
+/// messages in arrival order, pongs, WS_EV_ERROR, and a final WS_EV_CLOSE
+/// after which nothing more comes for that socket (unless "autoReconnect"
+/// schedules a WS_EV_RECONNECTING and a new WS_EV_OPEN). Such sockets are
+/// read by the library's background thread: ws_read() on them fails with
+/// WS_E_INVALID_ARGUMENT; ws_write(), ws_ping() and ws_close() work as usual.
+/// Nothing is dropped when the host drains slowly: beyond 64 MiB of waiting
+/// payload the library stops reading those sockets and TCP pushes back.
+///
+/// Returns: a queue number > 0; WS_ERROR (-1). Threads: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_queue_create() -> c_int {
+    guard::call(events::create)
+}
+
+/// Destroy an event queue: waiting events are discarded, a thread blocked in
+/// ws_next_event() on it returns WS_ERROR, and sockets still delivering to it
+/// drop their events (close them first).
+///
+/// Returns: WS_OK (0); WS_ERROR (-1, WS_E_BAD_SOCKET for an unknown queue).
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_queue_destroy(queue: c_int) -> c_int {
+    guard::call(|| {
+        events::destroy(queue)?;
+        Ok(WS_OK)
+    })
+}
+
+pub(crate) fn event_to_c(ev: &Ev) -> ws_event {
+    ws_event {
+        r#type: ev.kind as c_int,
+        socket: ev.socket,
+        msg_type: ev.msg_type,
+        code: ev.code,
+        error: ev.error,
+        closed_by: ev.closed_by as c_int,
+        clean: ev.clean as c_int,
+        data: ev.data.as_ptr().cast(),
+        len: ev.len,
+        rtt_us: ev.rtt_us,
+        delay_ms: ev.delay_ms,
+        time_us: ev.time_us.min(i64::MAX as u64) as i64,
+    }
+}
+
+/// Wait for the next event on a queue.
+///
+/// `timeout_ms`: < 0 waits forever, 0 polls, a positive value is a deadline.
+/// On WS_OK the event is written to `*event`; its `data` stays valid until
+/// the next ws_next_event() on this queue (or its destruction).
+///
+/// Returns: WS_OK (0); WS_TIMEOUT (-2, WS_E_TIMEOUT) when no event came;
+/// WS_ERROR (-1): WS_E_BAD_SOCKET (unknown or destroyed queue),
+/// WS_E_INVALID_ARGUMENT (event NULL, or the queue has a callback).
+/// Threads: one consumer per queue is the intended use; several are safe
+/// (each event goes to one of them).
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_next_event(queue: c_int, event: *mut ws_event, timeout_ms: c_int) -> c_int {
+    guard::call(|| {
+        if event.is_null() {
+            return Err(Error::arg("event is NULL"));
+        }
+        let q = events::get(queue)?;
+        let got = q.next(timeout(timeout_ms), |ev| {
+            // SAFETY: event checked non-NULL; the caller provides a ws_event.
+            unsafe { event.write(event_to_c(ev)) };
+        })?;
+        if got {
+            Ok(WS_OK)
+        } else {
+            Err(Error::new(Code::Timeout, format!("no event on queue {queue} within {timeout_ms} ms")))
+        }
+    })
+}
+
+/// Deliver a queue's events to a callback instead of ws_next_event().
+///
+/// `cb(event, user)` is called for each event, in order, on one library
+/// thread ("wsclient-callbacks", the same for all queues), never from inside
+/// a ws_* call of the program. It may call any ws_* function, including
+/// ws_write() and ws_close() on the socket the event is about; while it runs,
+/// later events wait. The event and its data are valid until it returns.
+/// Events already waiting in the queue are delivered to the callback. NULL
+/// `cb` switches back to ws_next_event(). `user` is passed back untouched.
+///
+/// Returns: WS_OK (0); WS_ERROR (-1, WS_E_BAD_SOCKET for an unknown queue).
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_queue_set_callback(queue: c_int, cb: ws_callback, user: *mut c_void) -> c_int {
+    guard::call(|| {
+        events::set_callback(queue, cb, user as usize)?;
+        Ok(WS_OK)
+    })
 }

@@ -24,12 +24,8 @@ pub struct Upgrade {
 impl Upgrade {
     /// All values of header `name` (case-insensitive), joined with ", ".
     pub fn header(&self, name: &str) -> Option<String> {
-        let vals: Vec<&str> = self
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect();
+        let vals: Vec<&str> =
+            self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect();
         if vals.is_empty() {
             None
         } else {
@@ -53,27 +49,15 @@ impl Upgrade {
 /// The subprotocols we offer: the "subprotocols" option, or what the caller
 /// put in a Sec-WebSocket-Protocol header (which replaces ours).
 pub fn offered_subprotocols(opts: &Options) -> Vec<String> {
-    match opts
-        .headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol"))
-    {
-        Some((_, v)) => v
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect(),
+    match opts.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol")) {
+        Some((_, v)) => v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
         None => opts.subprotocols.clone(),
     }
 }
 
 /// Builds the upgrade request. Caller headers replace ours of the same name.
 pub fn build_request(target: &Target, opts: &Options, key: &str) -> Vec<u8> {
-    let has = |name: &str| {
-        opts.headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(name))
-    };
+    let has = |name: &str| opts.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     let mut r = String::with_capacity(256);
     r.push_str("GET ");
     r.push_str(&target.resource);
@@ -119,12 +103,7 @@ fn hs_err(code: Code, peer: &str, why: impl std::fmt::Display) -> Error {
 
 /// Parses the response head in `buf`. Ok(None): incomplete. Ok(Some(n, u)):
 /// the head is `buf[..n]` and validated; bytes after it are WebSocket frames.
-pub fn parse_response(
-    buf: &[u8],
-    key: &str,
-    offered: &[String],
-    peer: &str,
-) -> Result<Option<(usize, Upgrade)>> {
+pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> Result<Option<(usize, Upgrade)>> {
     let mut headers = [httparse::EMPTY_HEADER; 128];
     let mut resp = httparse::Response::new(&mut headers);
     let n = match resp.parse(buf) {
@@ -140,8 +119,7 @@ pub fn parse_response(
             return Ok(None);
         }
         Err(e) => {
-            let first_line =
-                String::from_utf8_lossy(buf.split(|&b| b == b'\n').next().unwrap_or(b""));
+            let first_line = String::from_utf8_lossy(buf.split(|&b| b == b'\n').next().unwrap_or(b""));
             return Err(hs_err(
                 Code::Handshake,
                 peer,
@@ -157,44 +135,24 @@ pub fn parse_response(
     let hdrs: Vec<(String, String)> = resp
         .headers
         .iter()
-        .map(|h| {
-            (
-                h.name.to_string(),
-                String::from_utf8_lossy(h.value).trim().to_string(),
-            )
-        })
+        .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string()))
         .collect();
-    let mut up = Upgrade {
-        status,
-        reason,
-        headers: hdrs,
-        subprotocol: None,
-    };
+    let mut up = Upgrade { status, reason, headers: hdrs, subprotocol: None };
     if status != 101 {
-        let reason = if up.reason.is_empty() {
-            canonical_reason(status)
-        } else {
-            up.reason.as_str()
-        };
+        let reason = if up.reason.is_empty() { canonical_reason(status) } else { up.reason.as_str() };
         return Err(Error::new(
             Code::UpgradeRejected,
-            format!("upgrade rejected by {peer}: HTTP {status} {reason}")
-                .trim_end()
-                .to_string(),
+            format!("upgrade rejected by {peer}: HTTP {status} {reason}").trim_end().to_string(),
         ));
     }
     let has_token = |name: &str, tok: &str| {
-        up.header(name)
-            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(tok)))
+        up.header(name).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(tok)))
     };
     if !has_token("upgrade", "websocket") {
         return Err(hs_err(
             Code::Handshake,
             peer,
-            format!(
-                "101 response without \"Upgrade: websocket\" (got {:?})",
-                up.header("upgrade").unwrap_or_default()
-            ),
+            format!("101 response without \"Upgrade: websocket\" (got {:?})", up.header("upgrade").unwrap_or_default()),
         ));
     }
     if !has_token("connection", "upgrade") {
@@ -217,13 +175,7 @@ pub fn parse_response(
                 format!("bad Sec-WebSocket-Accept \"{got}\" (expected \"{want}\")"),
             ))
         }
-        None => {
-            return Err(hs_err(
-                Code::BadAccept,
-                peer,
-                "missing Sec-WebSocket-Accept",
-            ))
-        }
+        None => return Err(hs_err(Code::BadAccept, peer, "missing Sec-WebSocket-Accept")),
     }
     if let Some(ext) = up.header("sec-websocket-extensions") {
         if !ext.trim().is_empty() {
@@ -247,10 +199,7 @@ pub fn parse_response(
             return Err(hs_err(
                 Code::Handshake,
                 peer,
-                format!(
-                    "server selected subprotocol \"{p}\" that was not offered ({})",
-                    offered.join(", ")
-                ),
+                format!("server selected subprotocol \"{p}\" that was not offered ({})", offered.join(", ")),
             ));
         }
         up.subprotocol = Some(p);
@@ -290,10 +239,8 @@ mod tests {
     #[test]
     fn request_replaces_headers() {
         let t = parse_url("ws://h:81/p?q").unwrap();
-        let o = parse_options(Some(
-            r#"{"headers":{"user-agent":"me","Host":"other"},"subprotocols":["a","b"]}"#,
-        ))
-        .unwrap();
+        let o =
+            parse_options(Some(r#"{"headers":{"user-agent":"me","Host":"other"},"subprotocols":["a","b"]}"#)).unwrap();
         let r = String::from_utf8(build_request(&t, &o, KEY)).unwrap();
         assert!(r.starts_with("GET /p?q HTTP/1.1\r\n"));
         assert_eq!(r.matches("ost:").count(), 1, "{r}");
@@ -305,38 +252,19 @@ mod tests {
 
     #[test]
     fn responses() {
-        let ok = parse_response(resp("").as_bytes(), KEY, &[], "p")
-            .unwrap()
-            .unwrap();
+        let ok = parse_response(resp("").as_bytes(), KEY, &[], "p").unwrap().unwrap();
         assert_eq!(ok.1.status, 101);
-        assert!(parse_response(&resp("").as_bytes()[..20], KEY, &[], "p")
-            .unwrap()
-            .is_none());
+        assert!(parse_response(&resp("").as_bytes()[..20], KEY, &[], "p").unwrap().is_none());
         let offered = vec!["chat".to_string()];
-        let up = parse_response(
-            resp("Sec-WebSocket-Protocol: chat\r\n").as_bytes(),
-            KEY,
-            &offered,
-            "p",
-        )
-        .unwrap()
-        .unwrap();
+        let up =
+            parse_response(resp("Sec-WebSocket-Protocol: chat\r\n").as_bytes(), KEY, &offered, "p").unwrap().unwrap();
         assert_eq!(up.1.subprotocol.as_deref(), Some("chat"));
         for (r, code) in [
             (resp("Sec-WebSocket-Protocol: other\r\n"), Code::Handshake),
-            (
-                resp("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
-                Code::Handshake,
-            ),
+            (resp("Sec-WebSocket-Extensions: permessage-deflate\r\n"), Code::Handshake),
             (resp("").replace(ACCEPT, "AAAA"), Code::BadAccept),
-            (
-                resp("").replace("Upgrade: websocket", "Upgrade: h2c"),
-                Code::Handshake,
-            ),
-            (
-                "HTTP/1.1 401 Unauthorized\r\n\r\n".to_string(),
-                Code::UpgradeRejected,
-            ),
+            (resp("").replace("Upgrade: websocket", "Upgrade: h2c"), Code::Handshake),
+            ("HTTP/1.1 401 Unauthorized\r\n\r\n".to_string(), Code::UpgradeRejected),
             ("garbage\r\n\r\n".to_string(), Code::Handshake),
         ] {
             let e = parse_response(r.as_bytes(), KEY, &offered, "p").unwrap_err();

@@ -10,12 +10,16 @@
 mod conn;
 mod connect;
 mod error;
+mod events;
 pub mod ffi;
 mod guard;
 mod handshake;
 mod options;
+mod pool;
 mod proto;
+mod reactor;
 mod registry;
+mod socket;
 mod sys;
 mod tls;
 mod transport;

@@ -15,16 +15,16 @@ pub(crate) const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Bytes of queued outgoing frames above which `ws_write` waits for the kernel
 /// to take some (one message larger than this is accepted on an empty queue).
 pub(crate) const DEFAULT_SEND_BUFFER_LIMIT: usize = 4 << 20;
+/// Keepalive defaults: ping after 30 s of silence, give up 10 s later.
+pub(crate) const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_RECONNECT_INITIAL: Duration = Duration::from_millis(500);
+pub(crate) const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(30);
 
 /// Headers the library writes itself and the caller cannot replace: changing
 /// them would break the upgrade or our validation of the response.
-const MANAGED_HEADERS: &[&str] = &[
-    "upgrade",
-    "connection",
-    "sec-websocket-key",
-    "sec-websocket-version",
-    "sec-websocket-extensions",
-];
+const MANAGED_HEADERS: &[&str] =
+    &["upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scheme {
@@ -74,10 +74,7 @@ impl Target {
 }
 
 fn url_error(url: &str, why: impl std::fmt::Display) -> Error {
-    Error::new(
-        Code::InvalidUrl,
-        format!("invalid URL \"{}\": {why}", truncate(url, 200)),
-    )
+    Error::new(Code::InvalidUrl, format!("invalid URL \"{}\": {why}", truncate(url, 200)))
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -104,16 +101,10 @@ pub fn parse_url(raw: &str) -> Result<Target> {
     let scheme = match scheme_str.as_str() {
         "ws" => Scheme::Ws,
         "wss" => Scheme::Wss,
-        s if !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
-        {
+        s if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => {
             return Err(Error::new(
                 Code::UnsupportedScheme,
-                format!(
-                    "invalid URL \"{}\": unsupported scheme \"{s}\" (expected ws or wss)",
-                    truncate(raw, 200)
-                ),
+                format!("invalid URL \"{}\": unsupported scheme \"{s}\" (expected ws or wss)", truncate(raw, 200)),
             ))
         }
         _ => return Err(url_error(raw, "missing scheme (expected ws:// or wss://)")),
@@ -124,20 +115,14 @@ pub fn parse_url(raw: &str) -> Result<Target> {
     };
     // The WHATWG parser skips extra slashes ("ws:///x" would name host "x"); we
     // insist on an authority, as RFC 3986 does.
-    let authority = authority_and_path
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or("");
+    let authority = authority_and_path.split(['/', '?', '#']).next().unwrap_or("");
     let host_part = authority.rsplit('@').next().unwrap_or("");
     if host_part.is_empty() || host_part.starts_with(':') {
         return Err(url_error(raw, "empty host"));
     }
     let u = url::Url::parse(trimmed).map_err(|e| url_error(raw, e))?;
     if u.fragment().is_some() {
-        return Err(url_error(
-            raw,
-            "fragment (#...) not allowed in a WebSocket URL",
-        ));
+        return Err(url_error(raw, "fragment (#...) not allowed in a WebSocket URL"));
     }
     let host = match u.host() {
         Some(url::Host::Domain(d)) if !d.is_empty() => {
@@ -168,29 +153,15 @@ pub fn parse_url(raw: &str) -> Result<Target> {
         HostKind::V4(a) => a.to_string(),
         HostKind::V6(a) => format!("[{a}]"),
     };
-    let host_header = if port == default_port {
-        host_str
-    } else {
-        format!("{host_str}:{port}")
-    };
+    let host_header = if port == default_port { host_str } else { format!("{host_str}:{port}") };
     let basic_auth = if !u.username().is_empty() || u.password().is_some() {
         let user = percent_decode(u.username());
         let pass = percent_decode(u.password().unwrap_or(""));
-        Some(format!(
-            "Basic {}",
-            base64(format!("{user}:{pass}").as_bytes())
-        ))
+        Some(format!("Basic {}", base64(format!("{user}:{pass}").as_bytes())))
     } else {
         None
     };
-    Ok(Target {
-        scheme,
-        host,
-        port,
-        resource,
-        host_header,
-        basic_auth,
-    })
+    Ok(Target { scheme, host, port, resource, host_header, basic_auth })
 }
 
 fn percent_decode(s: &str) -> String {
@@ -249,6 +220,41 @@ pub struct Options {
     pub tcp_nodelay: bool,
     /// TLS settings for wss:// (parsed by `tls::parse_option`).
     pub tls: crate::tls::TlsOptions,
+    /// Keepalive: ping after this much silence from the server (None: off).
+    pub ping_interval: Option<Duration>,
+    /// Keepalive: fail when nothing arrives this long after our ping.
+    pub pong_timeout: Duration,
+    /// Event queue the socket delivers to (`ws_queue_create`), if any.
+    pub queue: Option<i32>,
+    /// Automatic reconnection with exponential backoff, if enabled.
+    pub reconnect: Option<Reconnect>,
+}
+
+/// `"autoReconnect"` settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reconnect {
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    /// 0: unlimited.
+    pub max_attempts: u32,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect { initial_delay: DEFAULT_RECONNECT_INITIAL, max_delay: DEFAULT_RECONNECT_MAX, max_attempts: 0 }
+    }
+}
+
+impl Reconnect {
+    /// Delay before attempt `n` (1-based): initialDelay * 2^(n-1), capped at
+    /// maxDelay, times a random factor in [0.75, 1.25) (jitter, so that many
+    /// clients do not reconnect in lockstep; successive delays still grow).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let base = self.initial_delay.as_secs_f64() * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
+        let capped = base.min(self.max_delay.as_secs_f64());
+        let jitter = 0.75 + rand::random::<f64>() * 0.5;
+        Duration::from_secs_f64(capped * jitter)
+    }
 }
 
 impl Default for Options {
@@ -263,29 +269,27 @@ impl Default for Options {
             send_buffer_limit: DEFAULT_SEND_BUFFER_LIMIT,
             tcp_nodelay: true,
             tls: Default::default(),
+            ping_interval: Some(DEFAULT_PING_INTERVAL),
+            pong_timeout: DEFAULT_PONG_TIMEOUT,
+            queue: None,
+            reconnect: None,
         }
     }
 }
 
 fn opt_err(msg: impl std::fmt::Display) -> Error {
-    Error::new(
-        Code::InvalidOptions,
-        format!("argument error in options: {msg}"),
-    )
+    Error::new(Code::InvalidOptions, format!("argument error in options: {msg}"))
 }
 
 /// RFC 7230 `tchar`.
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// RFC 7230 field-value: visible characters, spaces and tabs, obs-text; no
 /// CR, LF, NUL or other controls (header injection).
 fn is_field_value(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
+    s.bytes().all(|b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
 }
 
 fn millis(key: &str, v: &Value) -> Result<Duration> {
@@ -302,10 +306,7 @@ fn millis(key: &str, v: &Value) -> Result<Duration> {
 fn size(key: &str, v: &Value) -> Result<usize> {
     match v.as_u64() {
         Some(n) if n >= 1 && n <= usize::MAX as u64 => Ok(n as usize),
-        _ => Err(opt_err(format!(
-            "\"{key}\" must be a positive integer number of bytes, got {}",
-            short(v)
-        ))),
+        _ => Err(opt_err(format!("\"{key}\" must be a positive integer number of bytes, got {}", short(v)))),
     }
 }
 
@@ -328,10 +329,7 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
     };
     let v: Value = serde_json::from_str(text).map_err(|e| opt_err(format!("invalid JSON: {e}")))?;
     let Value::Object(map) = v else {
-        return Err(opt_err(format!(
-            "expected a JSON object, got {}",
-            short(&v)
-        )));
+        return Err(opt_err(format!("expected a JSON object, got {}", short(&v))));
     };
     for (key, v) in &map {
         match key.as_str() {
@@ -342,13 +340,29 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
             "sendTimeout" => o.send_timeout = Some(millis(key, v)?),
             "closeTimeout" => o.close_timeout = millis(key, v)?,
             "sendBufferLimit" => o.send_buffer_limit = size(key, v)?,
+            "pingInterval" => {
+                o.ping_interval = match v.as_u64() {
+                    Some(0) => None,
+                    _ => Some(millis(key, v).map_err(|_| {
+                        opt_err(format!(
+                            "\"pingInterval\" must be 0 (off) or a positive integer number of milliseconds, got {}",
+                            short(v)
+                        ))
+                    })?),
+                }
+            }
+            "pongTimeout" => o.pong_timeout = millis(key, v)?,
+            "queue" => {
+                o.queue =
+                    Some(v.as_i64().filter(|q| *q > 0 && *q <= i32::MAX as i64).map(|q| q as i32).ok_or_else(|| {
+                        opt_err(format!("\"queue\" must be a queue number from ws_queue_create(), got {}", short(v)))
+                    })?)
+            }
+            "autoReconnect" => o.reconnect = parse_reconnect(v)?,
             "tcpNoDelay" => {
-                o.tcp_nodelay = v.as_bool().ok_or_else(|| {
-                    opt_err(format!(
-                        "\"tcpNoDelay\" must be true or false, got {}",
-                        short(v)
-                    ))
-                })?
+                o.tcp_nodelay = v
+                    .as_bool()
+                    .ok_or_else(|| opt_err(format!("\"tcpNoDelay\" must be true or false, got {}", short(v))))?
             }
             other => match crate::tls::parse_option(other, v, &mut o.tls) {
                 Some(r) => r.map_err(|why| opt_err(format!("\"{other}\": {why}")))?,
@@ -359,12 +373,42 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
     Ok(o)
 }
 
+fn parse_reconnect(v: &Value) -> Result<Option<Reconnect>> {
+    match v {
+        Value::Bool(false) => Ok(None),
+        Value::Bool(true) => Ok(Some(Reconnect::default())),
+        Value::Object(m) => {
+            let mut r = Reconnect::default();
+            for (k, v) in m {
+                match k.as_str() {
+                    "initialDelay" => r.initial_delay = millis("autoReconnect.initialDelay", v)?,
+                    "maxDelay" => r.max_delay = millis("autoReconnect.maxDelay", v)?,
+                    "maxAttempts" => {
+                        r.max_attempts =
+                            v.as_u64().filter(|n| *n <= u32::MAX as u64).map(|n| n as u32).ok_or_else(|| {
+                                opt_err(format!(
+                                "\"autoReconnect.maxAttempts\" must be a non-negative integer (0: unlimited), got {}",
+                                short(v)
+                            ))
+                            })?
+                    }
+                    other => {
+                        return Err(opt_err(format!("\"autoReconnect\": unknown key \"{}\"", truncate(other, 60))))
+                    }
+                }
+            }
+            if r.max_delay < r.initial_delay {
+                r.max_delay = r.initial_delay;
+            }
+            Ok(Some(r))
+        }
+        _ => Err(opt_err(format!("\"autoReconnect\" must be true, false or an object, got {}", short(v)))),
+    }
+}
+
 fn parse_headers(v: &Value) -> Result<Vec<(String, String)>> {
     let Value::Object(m) = v else {
-        return Err(opt_err(format!(
-            "\"headers\" must be an object of name: value strings, got {}",
-            short(v)
-        )));
+        return Err(opt_err(format!("\"headers\" must be an object of name: value strings, got {}", short(v))));
     };
     headers_from_map(m)
 }
@@ -373,22 +417,14 @@ fn headers_from_map(m: &Map<String, Value>) -> Result<Vec<(String, String)>> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(m.len());
     for (name, value) in m {
         if !is_token(name) {
-            return Err(opt_err(format!(
-                "\"headers\": invalid header name {}",
-                Value::from(name.as_str())
-            )));
+            return Err(opt_err(format!("\"headers\": invalid header name {}", Value::from(name.as_str()))));
         }
         let lname = name.to_ascii_lowercase();
         if MANAGED_HEADERS.contains(&lname.as_str()) {
-            return Err(opt_err(format!(
-                "\"headers\": \"{name}\" is managed by the library and cannot be set"
-            )));
+            return Err(opt_err(format!("\"headers\": \"{name}\" is managed by the library and cannot be set")));
         }
         let Value::String(value) = value else {
-            return Err(opt_err(format!(
-                "\"headers\": value of \"{name}\" must be a string, got {}",
-                short(value)
-            )));
+            return Err(opt_err(format!("\"headers\": value of \"{name}\" must be a string, got {}", short(value))));
         };
         if !is_field_value(value) {
             return Err(opt_err(format!(
@@ -405,18 +441,12 @@ fn headers_from_map(m: &Map<String, Value>) -> Result<Vec<(String, String)>> {
 
 fn parse_subprotocols(v: &Value) -> Result<Vec<String>> {
     let Value::Array(a) = v else {
-        return Err(opt_err(format!(
-            "\"subprotocols\" must be an array of strings, got {}",
-            short(v)
-        )));
+        return Err(opt_err(format!("\"subprotocols\" must be an array of strings, got {}", short(v))));
     };
     let mut out: Vec<String> = Vec::with_capacity(a.len());
     for p in a {
         let Value::String(s) = p else {
-            return Err(opt_err(format!(
-                "\"subprotocols\": entries must be strings, got {}",
-                short(p)
-            )));
+            return Err(opt_err(format!("\"subprotocols\": entries must be strings, got {}", short(p))));
         };
         if !is_token(s) {
             return Err(opt_err(format!(
@@ -439,40 +469,20 @@ mod tests {
     #[test]
     fn urls() {
         let t = parse_url("ws://example.com/chat?x=1").unwrap();
-        assert_eq!(
-            (t.port, t.resource.as_str(), t.host_header.as_str()),
-            (80, "/chat?x=1", "example.com")
-        );
+        assert_eq!((t.port, t.resource.as_str(), t.host_header.as_str()), (80, "/chat?x=1", "example.com"));
         let t = parse_url("wss://[::1]:8443").unwrap();
-        assert_eq!(
-            (t.port, t.resource.as_str(), t.host_header.as_str()),
-            (8443, "/", "[::1]:8443")
-        );
+        assert_eq!((t.port, t.resource.as_str(), t.host_header.as_str()), (8443, "/", "[::1]:8443"));
         assert_eq!(t.peer(), "[::1]:8443");
         assert_eq!(parse_url("WSS://127.0.0.1/").unwrap().port, 443);
-        for bad in [
-            "",
-            "ws://",
-            "ws:///x",
-            "ws://:80/",
-            "ws://h:0/",
-            "ws://h:65536/",
-            "ws://h/#f",
-            "ws:h",
-            "ws://[::1/",
-        ] {
+        for bad in
+            ["", "ws://", "ws:///x", "ws://:80/", "ws://h:0/", "ws://h:65536/", "ws://h/#f", "ws:h", "ws://[::1/"]
+        {
             let e = parse_url(bad).unwrap_err();
             assert_eq!(e.code, Code::InvalidUrl, "{bad}: {}", e.msg);
         }
-        assert_eq!(
-            parse_url("http://h/").unwrap_err().code,
-            Code::UnsupportedScheme
-        );
+        assert_eq!(parse_url("http://h/").unwrap_err().code, Code::UnsupportedScheme);
         let t = parse_url("ws://us%40r:p%3Ass@h/").unwrap();
-        assert_eq!(
-            t.basic_auth.as_deref(),
-            Some(format!("Basic {}", base64(b"us@r:p:ss")).as_str())
-        );
+        assert_eq!(t.basic_auth.as_deref(), Some(format!("Basic {}", base64(b"us@r:p:ss")).as_str()));
     }
 
     #[test]
@@ -486,10 +496,9 @@ mod tests {
 
     #[test]
     fn options() {
-        let o = parse_options(Some(
-            r#"{"headers":{"User-Agent":"x","X-A":"1"},"timeout":500,"subprotocols":["a","b"]}"#,
-        ))
-        .unwrap();
+        let o =
+            parse_options(Some(r#"{"headers":{"User-Agent":"x","X-A":"1"},"timeout":500,"subprotocols":["a","b"]}"#))
+                .unwrap();
         assert_eq!(o.headers[0], ("User-Agent".into(), "x".into()));
         assert_eq!(o.timeout, Some(Duration::from_millis(500)));
         for (bad, needle) in [
@@ -507,11 +516,7 @@ mod tests {
         ] {
             let e = parse_options(Some(bad)).unwrap_err();
             assert_eq!(e.code, Code::InvalidOptions);
-            assert!(
-                e.msg.starts_with("argument error in options: "),
-                "{}",
-                e.msg
-            );
+            assert!(e.msg.starts_with("argument error in options: "), "{}", e.msg);
             assert!(e.msg.contains(needle), "{bad}: {}", e.msg);
         }
     }

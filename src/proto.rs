@@ -28,11 +28,7 @@ pub struct ProtoError {
 }
 
 fn violation(msg: impl Into<String>) -> ProtoError {
-    ProtoError {
-        code: Code::Protocol,
-        close: 1002,
-        msg: format!("protocol violation by the server: {}", msg.into()),
-    }
+    ProtoError { code: Code::Protocol, close: 1002, msg: format!("protocol violation by the server: {}", msg.into()) }
 }
 
 /// What one parsing step produced.
@@ -100,11 +96,6 @@ impl Reader {
             direct: false,
             max_message,
         }
-    }
-
-    /// Bytes received but not yet parsed.
-    pub fn buffered(&self) -> usize {
-        self.end - self.start
     }
 
     /// True while a message is partly received (a timeout keeps it).
@@ -187,10 +178,7 @@ impl Reader {
     fn append(&mut self, from_buf: usize) {
         let need = self.msg_len + from_buf;
         if self.msg.len() < need {
-            self.msg.resize(
-                need.max(self.msg.len() * 2).min(need.max(self.max_message)),
-                0,
-            );
+            self.msg.resize(need.max(self.msg.len() * 2).min(need.max(self.max_message)), 0);
         }
         self.msg[self.msg_len..need].copy_from_slice(&self.buf[self.start..self.start + from_buf]);
         self.msg_len = need;
@@ -302,9 +290,7 @@ impl Reader {
                         return Err(violation("fragmented control frame"));
                     }
                     if len > 125 {
-                        return Err(violation(format!(
-                            "control frame with a {len}-byte payload (max 125)"
-                        )));
+                        return Err(violation(format!("control frame with a {len}-byte payload (max 125)")));
                     }
                     let total = hlen + len as usize;
                     if avail.len() < total {
@@ -320,27 +306,17 @@ impl Reader {
                 }
                 OpCode::Data(d) => {
                     match d {
-                        Data::Reserved(op) => {
-                            return Err(violation(format!("reserved data opcode {op:#x}")))
-                        }
+                        Data::Reserved(op) => return Err(violation(format!("reserved data opcode {op:#x}"))),
                         Data::Continue => {
                             if self.msg_kind.is_none() {
-                                return Err(violation(
-                                    "continuation frame without a message in progress",
-                                ));
+                                return Err(violation("continuation frame without a message in progress"));
                             }
                         }
                         Data::Text | Data::Binary => {
                             if self.msg_kind.is_some() {
-                                return Err(violation(
-                                    "new data frame while a fragmented message is in progress",
-                                ));
+                                return Err(violation("new data frame while a fragmented message is in progress"));
                             }
-                            self.msg_kind = Some(if d == Data::Text {
-                                Kind::Text
-                            } else {
-                                Kind::Binary
-                            });
+                            self.msg_kind = Some(if d == Data::Text { Kind::Text } else { Kind::Binary });
                             self.msg_len = 0;
                             self.utf8_ok = 0;
                         }
@@ -416,9 +392,7 @@ pub fn encode_frame(out: &mut Vec<u8>, opcode: u8, fin: bool, payload: &[u8], ma
 
 /// XORs `buf` with the repeating 4-byte mask, 8 bytes at a time.
 pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
-    let m = u64::from_ne_bytes([
-        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
-    ]);
+    let m = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
     let mut chunks = buf.chunks_exact_mut(8);
     for c in &mut chunks {
         let v = u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) ^ m;
@@ -449,12 +423,10 @@ mod tests {
         v
     }
 
+    type Seen = Vec<(Event, Option<(Kind, Vec<u8>)>)>;
+
     /// Feeds `bytes` in chunks of `chunk`, collecting events.
-    fn run(
-        bytes: &[u8],
-        chunk: usize,
-        max: usize,
-    ) -> Result<Vec<(Event, Option<(Kind, Vec<u8>)>)>, ProtoError> {
+    fn run(bytes: &[u8], chunk: usize, max: usize) -> Result<Seen, ProtoError> {
         let mut r = Reader::new(max, &[]);
         let mut out = Vec::new();
         let mut pos = 0;
@@ -494,10 +466,7 @@ mod tests {
             assert_eq!(ev[1].0, Event::Ping(b"p".to_vec()));
             // fragments are reassembled and the ping in between does not disturb them
             assert_eq!(ev[2].1, Some((Kind::Binary, big.clone())), "chunk {chunk}");
-            assert_eq!(
-                ev[3].1,
-                Some((Kind::Text, "h\u{e9}llo".as_bytes().to_vec()))
-            );
+            assert_eq!(ev[3].1, Some((Kind::Text, "h\u{e9}llo".as_bytes().to_vec())));
             assert_eq!(ev[4].0, Event::Close(Some((1000, "bye".into()))));
         }
     }
@@ -511,11 +480,7 @@ mod tests {
             (frame(0x09, b""), Code::Protocol, 1002),         // fragmented ping
             (frame(0x89, &[0u8; 126]), Code::Protocol, 1002), // long ping
             (frame(0x80, b"x"), Code::Protocol, 1002),        // stray continuation
-            (
-                [frame(0x01, b"a"), frame(0x81, b"b")].concat(),
-                Code::Protocol,
-                1002,
-            ),
+            ([frame(0x01, b"a"), frame(0x81, b"b")].concat(), Code::Protocol, 1002),
             (frame(0x81, &[0xff]), Code::InvalidUtf8, 1007),
             (frame(0x88, &[0x03]), Code::Protocol, 1002), // 1-byte close
             (frame(0x88, &[0x03, 0xed]), Code::Protocol, 1002), // 1005

@@ -29,11 +29,7 @@ pub fn poll_fd(fd: RawFd, events: i16, deadline: Option<Instant>) -> io::Result<
                 }
             }
         };
-        let mut p = libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        };
+        let mut p = libc::pollfd { fd, events, revents: 0 };
         // SAFETY: `p` is a valid pollfd on our stack and we pass a count of 1.
         let r = unsafe { libc::poll(&mut p, 1, timeout_ms) };
         if r < 0 {
@@ -57,14 +53,7 @@ pub fn poll_fd(fd: RawFd, events: i16, deadline: Option<Instant>) -> io::Result<
 pub fn send_nb(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     loop {
         // SAFETY: buf is a valid readable slice for buf.len() bytes.
-        let r = unsafe {
-            libc::send(
-                fd,
-                buf.as_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
+        let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
         if r >= 0 {
             return Ok(r as usize);
         }
@@ -104,4 +93,136 @@ pub fn shutdown(fd: RawFd) {
 /// Time left until `deadline`, None for no deadline.
 pub fn remaining(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+/// An epoll instance (the background thread's wait on every socket).
+pub struct Epoll {
+    fd: RawFd,
+}
+
+pub const EP_IN: u32 = libc::EPOLLIN as u32;
+pub const EP_OUT: u32 = libc::EPOLLOUT as u32;
+pub const EP_ONESHOT: u32 = libc::EPOLLONESHOT as u32;
+pub const EP_RDHUP: u32 = libc::EPOLLRDHUP as u32;
+
+impl Epoll {
+    pub fn new() -> io::Result<Epoll> {
+        // SAFETY: plain syscall; the descriptor is owned by the returned value.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Epoll { fd })
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events, u64: token };
+        // SAFETY: `ev` is a valid epoll_event on our stack; fd validity is the
+        // caller's (a live connection's socket); errors are returned.
+        let r = unsafe { libc::epoll_ctl(self.fd, op, fd, &mut ev) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    pub fn add(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, events, token)
+    }
+
+    pub fn modify(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, events, token)
+    }
+
+    pub fn delete(&self, fd: RawFd) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
+    }
+
+    /// Waits for events; returns (token, events) pairs in `out`.
+    pub fn wait(&self, out: &mut Vec<(u64, u32)>, deadline: Option<Instant>) -> io::Result<()> {
+        let timeout_ms: libc::c_int = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
+            }
+        };
+        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 256];
+        // SAFETY: `evs` is a valid array of 256 epoll_events.
+        let n = unsafe { libc::epoll_wait(self.fd, evs.as_mut_ptr(), evs.len() as libc::c_int, timeout_ms) };
+        out.clear();
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(());
+            }
+            return Err(e);
+        }
+        for ev in &evs[..n as usize] {
+            let (t, e) = (ev.u64, ev.events);
+            out.push((t, e));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        // SAFETY: we own the descriptor.
+        unsafe {
+            libc::close(self.fd);
+        }
+    }
+}
+
+/// An eventfd used to wake the background thread.
+pub struct EventFd {
+    fd: RawFd,
+}
+
+impl EventFd {
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: plain syscall; the descriptor is owned by the returned value.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(EventFd { fd })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    pub fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64; EAGAIN (counter full) is fine.
+        unsafe {
+            libc::write(self.fd, (&one as *const u64).cast(), 8);
+        }
+    }
+
+    pub fn drain(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64; EAGAIN when not signalled.
+        unsafe {
+            libc::read(self.fd, (&mut v as *mut u64).cast(), 8);
+        }
+    }
+}
+
+impl Drop for EventFd {
+    fn drop(&mut self) {
+        // SAFETY: we own the descriptor.
+        unsafe {
+            libc::close(self.fd);
+        }
+    }
+}
+
+/// Monotonic microseconds since the first call in this process (event
+/// timestamps, keepalive bookkeeping in atomics).
+pub fn now_us() -> u64 {
+    static START: once_cell::sync::Lazy<Instant> = once_cell::sync::Lazy::new(Instant::now);
+    START.elapsed().as_micros() as u64
 }

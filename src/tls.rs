@@ -62,10 +62,7 @@ pub fn handshake(
             Err(HandshakeError::WouldBlock(mid)) => {
                 let now = Instant::now();
                 if deadline.is_some_and(|d| now >= d) {
-                    return Err(Error::new(
-                        Code::Timeout,
-                        format!("timeout during TLS handshake with {peer}"),
-                    ));
+                    return Err(Error::new(Code::Timeout, format!("timeout during TLS handshake with {peer}")));
                 }
                 let slice = now + HANDSHAKE_SLICE;
                 let until = Some(deadline.map_or(slice, |d| d.min(slice)));
@@ -81,20 +78,14 @@ pub fn handshake(
 /// the cause; verification failures get their own code.
 fn classify(peer: &str, e: &native_tls::Error) -> Error {
     let text = e.to_string();
-    let verify =
-        text.contains("certificate verify failed") || text.contains("CERTIFICATE_VERIFY_FAILED");
+    let verify = text.contains("certificate verify failed") || text.contains("CERTIFICATE_VERIFY_FAILED");
     // OpenSSL's text looks like "error:0A000086:SSL routines:...:certificate
     // verify failed:../ssl/statem/statem_clnt.c:1889: (self-signed certificate)"
-    let detail = text
-        .rsplit_once(": (")
-        .map(|(_, d)| d.trim_end_matches(')').to_string());
+    let detail = text.rsplit_once(": (").map(|(_, d)| d.trim_end_matches(')').to_string());
     let cause = match (&detail, verify) {
         (Some(d), true) => format!("certificate verify failed ({d})"),
         (None, true) => "certificate verify failed".to_string(),
         _ => text.clone(),
     };
-    Error::new(
-        if verify { Code::TlsVerify } else { Code::Tls },
-        format!("TLS handshake with {peer}: {cause}"),
-    )
+    Error::new(if verify { Code::TlsVerify } else { Code::Tls }, format!("TLS handshake with {peer}: {cause}"))
 }

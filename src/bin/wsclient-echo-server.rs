@@ -1,0 +1,249 @@
+//! wsclient-echo-server: a small WebSocket echo server shipped with wsclient so
+//! that the examples and the C tests need no outside server.
+//!
+//! ```text
+//! wsclient-echo-server [--port N] [--host 127.0.0.1] [--once] [--max-message-size BYTES]
+//! ```
+//!
+//! - `--port 0` (the default) picks a free port. When the server is ready it
+//!   prints exactly `LISTENING <port>` on stdout and flushes it; a test reads
+//!   that line to learn the port (never use fixed ports in tests).
+//! - Echoes every text and binary message with the same type, answers pings
+//!   and replies to the client's close frame (tungstenite does both), then
+//!   closes TCP as the server should (RFC 6455 section 7.1.1).
+//! - Offers back the first subprotocol the client offered, if any, so that
+//!   `ws_subprotocol()` can be tested; without an offer none is selected.
+//! - `--once`: exit after the first connection ends.
+//! - `--max-message-size`: largest message (and frame) accepted, default
+//!   64 MiB. A larger one fails the connection with close code 1009.
+//!
+//! One thread per connection. Each connection runs a non-blocking loop that
+//! reads and echoes whatever has arrived and flushes whatever the kernel
+//! takes, so a client that pipelines many messages before reading never
+//! deadlocks against a server blocked in send(). Echoes waiting for the
+//! client are capped (`MAX_PENDING`): above it the server stops reading until
+//! the client reads, like any TCP peer with full buffers.
+
+use std::io::{self, ErrorKind, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tungstenite::handshake::server::{Request, Response};
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Error, Message, WebSocket};
+
+/// Bytes of echoes queued for a client that does not read, above which the
+/// server stops reading from it (bounded memory per connection).
+const MAX_PENDING: usize = 64 << 20;
+
+/// A client that connects and sends no upgrade request is dropped after this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Args {
+    host: String,
+    port: u16,
+    once: bool,
+    max_message_size: usize,
+}
+
+const USAGE: &str = "usage: wsclient-echo-server [--port N] [--host ADDR] [--once] [--max-message-size BYTES]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args { host: "127.0.0.1".to_owned(), port: 0, once: false, max_message_size: 64 << 20 };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--port" | "-p" => {
+                let v = value("--port")?;
+                args.port = v.parse().map_err(|_| format!("bad port {v:?}"))?;
+            }
+            "--host" => args.host = value("--host")?,
+            "--once" => args.once = true,
+            "--max-message-size" => {
+                let v = value("--max-message-size")?;
+                args.max_message_size = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("bad size {v:?}"))?;
+            }
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("wsclient-echo-server: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match TcpListener::bind((args.host.as_str(), args.port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("wsclient-echo-server: cannot listen on {}:{}: {e}", args.host, args.port);
+            return ExitCode::FAILURE;
+        }
+    };
+    let port = match listener.local_addr() {
+        Ok(a) => a.port(),
+        Err(e) => {
+            eprintln!("wsclient-echo-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    {
+        let mut out = io::stdout().lock();
+        if writeln!(out, "LISTENING {port}").and_then(|_| out.flush()).is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(args.max_message_size))
+        // Clients may send a big message as one frame; tungstenite's default
+        // frame limit (16 MiB) is below its message limit.
+        .max_frame_size(Some(args.max_message_size));
+
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("wsclient-echo-server: accept: {e}");
+                continue;
+            }
+        };
+        if args.once {
+            serve(stream, config);
+            return ExitCode::SUCCESS;
+        }
+        if let Err(e) = std::thread::Builder::new().name("echo-conn".into()).spawn(move || serve(stream, config)) {
+            eprintln!("wsclient-echo-server: cannot start a thread: {e}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Handles one connection to its end; errors are reported on stderr with the
+/// peer's address, normal closes silently.
+fn serve(stream: TcpStream, config: WebSocketConfig) {
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    if let Err(e) = serve_inner(stream, config) {
+        eprintln!("wsclient-echo-server: {peer}: {e}");
+    }
+}
+
+fn serve_inner(stream: TcpStream, config: WebSocketConfig) -> Result<(), String> {
+    // Echoes are small and latency matters more than packet count.
+    let _ = stream.set_nodelay(true);
+    stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).map_err(|e| e.to_string())?;
+    let mut ws = tungstenite::accept_hdr_with_config(stream, select_subprotocol, Some(config))
+        .map_err(|e| format!("handshake: {e}"))?;
+    let sock = ws.get_mut();
+    sock.set_read_timeout(None).map_err(|e| e.to_string())?;
+    sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+    echo_loop(&mut ws)
+}
+
+/// Selects the first subprotocol the client offered (echo servers commonly
+/// accept any protocol); sends none when none was offered.
+fn select_subprotocol(
+    req: &Request,
+    mut resp: Response,
+) -> Result<Response, tungstenite::handshake::server::ErrorResponse> {
+    let first = req
+        .headers()
+        .get_all("Sec-WebSocket-Protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find(|p| !p.is_empty())
+        .map(str::to_owned);
+    if let Some(p) = first {
+        if let Ok(v) = p.parse() {
+            resp.headers_mut().insert("Sec-WebSocket-Protocol", v);
+        }
+    }
+    Ok(resp)
+}
+
+fn would_block(e: &Error) -> bool {
+    matches!(e, Error::Io(io) if io.kind() == ErrorKind::WouldBlock)
+}
+
+/// The normal ways for a connection to end, not worth a line on stderr.
+fn normal_end(e: &Error) -> bool {
+    use tungstenite::error::ProtocolError;
+    match e {
+        Error::ConnectionClosed | Error::AlreadyClosed => true,
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => true,
+        Error::Io(io) => {
+            matches!(io.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof)
+        }
+        _ => false,
+    }
+}
+
+fn echo_loop(ws: &mut WebSocket<TcpStream>) -> Result<(), String> {
+    let fd = ws.get_ref().as_raw_fd();
+    // Bytes handed to tungstenite's write buffer since the last complete flush.
+    let mut pending: usize = 0;
+    loop {
+        // Read and echo everything that has arrived, unless the client lets
+        // echoes pile up.
+        while pending <= MAX_PENDING {
+            match ws.read() {
+                Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
+                    pending += msg.len();
+                    match ws.write(msg) {
+                        // The frame is buffered even when the socket would
+                        // block; flush() below sends it.
+                        Ok(()) => {}
+                        Err(e) if would_block(&e) => {}
+                        Err(e) if normal_end(&e) => return Ok(()),
+                        Err(e) => return Err(format!("write: {e}")),
+                    }
+                }
+                // Pings are answered and close frames replied to by
+                // tungstenite itself; pongs and raw frames need nothing.
+                Ok(_) => {}
+                Err(e) if would_block(&e) => break,
+                Err(e) if normal_end(&e) => return Ok(()),
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+        let want_write = match ws.flush() {
+            Ok(()) => {
+                pending = 0;
+                false
+            }
+            Err(e) if would_block(&e) => true,
+            Err(e) if normal_end(&e) => return Ok(()),
+            Err(e) => return Err(format!("write: {e}")),
+        };
+        let mut events = 0;
+        if pending <= MAX_PENDING {
+            events |= libc::POLLIN;
+        }
+        if want_write {
+            events |= libc::POLLOUT;
+        }
+        let mut pfd = libc::pollfd { fd, events, revents: 0 };
+        // SAFETY: `pfd` is one valid, initialised pollfd that outlives the
+        // call, and nfds is 1. `fd` stays open: `ws` owns the stream.
+        let rc = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != ErrorKind::Interrupted {
+                return Err(format!("poll: {e}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The one background thread ("wsclient-reactor"): an epoll loop over every
+//! open connection plus a timer heap. It answers pings while the program is
+//! not reading, reads ahead for it, delivers events for sockets with a queue,
+//! flushes output a timed-out write left queued, runs keepalive and schedules
+//! reconnects. It never blocks on a connection: a socket that a program thread
+//! is reading is left to that thread and looked at again later, so the
+//! blocking API keeps its one-system-call-per-message path.
+//!
+//! Sockets are registered one-shot: after serving a socket the thread re-arms
+//! it at once (event sockets) or after a short pause (sockets the program
+//! reads itself), so a busy program thread is not disturbed per message.
+#![deny(unsafe_code)]
+
+use crate::conn::{Conn, Rearm};
+use crate::sys::{self, Epoll, EventFd, EP_IN, EP_ONESHOT, EP_OUT, EP_RDHUP};
+use once_cell::sync::Lazy;
+use parking_lot::Mutex;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WAKE_TOKEN: u64 = 0;
+
+pub type Job = Box<dyn FnOnce() + Send>;
+
+enum Timer {
+    Arm(u64),
+    Keepalive(u64),
+    Call(Job),
+}
+
+enum Cmd {
+    Arm(u64),
+    At(Instant, Timer),
+}
+
+struct Reactor {
+    epoll: Epoll,
+    waker: EventFd,
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    cmds: Mutex<Vec<Cmd>>,
+}
+
+static REACTOR: Lazy<Arc<Reactor>> = Lazy::new(|| {
+    let r = Arc::new(Reactor {
+        epoll: Epoll::new().expect("epoll_create1"),
+        waker: EventFd::new().expect("eventfd"),
+        conns: Mutex::new(HashMap::new()),
+        cmds: Mutex::new(Vec::new()),
+    });
+    r.epoll.add(r.waker.fd(), EP_IN, WAKE_TOKEN).expect("register the reactor's eventfd");
+    let r2 = r.clone();
+    std::thread::Builder::new().name("wsclient-reactor".into()).spawn(move || run(r2)).expect("spawn the reactor");
+    r
+});
+
+fn interest(conn: &Conn) -> u32 {
+    EP_IN | EP_RDHUP | EP_ONESHOT | if conn.wants_write() { EP_OUT } else { 0 }
+}
+
+fn command(c: Cmd) {
+    let r = &*REACTOR;
+    r.cmds.lock().push(c);
+    r.waker.wake();
+}
+
+/// Starts serving a new connection (and its keepalive).
+pub fn register(conn: Arc<Conn>) {
+    let r = &*REACTOR;
+    let token = conn.token;
+    let fd = conn.fd();
+    let ev = interest(&conn);
+    r.conns.lock().insert(token, conn.clone());
+    if r.epoll.add(fd, ev, token).is_err() {
+        r.conns.lock().remove(&token);
+        return;
+    }
+    if let Some(due) = conn.keepalive_tick(sys::now_us()) {
+        command(Cmd::At(at_us(due), Timer::Keepalive(token)));
+    }
+}
+
+/// Stops serving a connection; called before its socket is closed.
+pub fn deregister(conn: &Conn) {
+    let r = &*REACTOR;
+    if r.conns.lock().remove(&conn.token).is_some() {
+        let _ = r.epoll.delete(conn.fd());
+    }
+}
+
+/// Asks the reactor to look at a connection now (e.g. output was left queued).
+pub fn rearm(token: u64) {
+    if Lazy::get(&REACTOR).is_some() {
+        command(Cmd::Arm(token));
+    }
+}
+
+/// Runs `job` on the reactor thread at `at` (it must not block).
+pub fn schedule(at: Instant, job: Job) {
+    command(Cmd::At(at, Timer::Call(job)));
+}
+
+fn at_us(due_us: u64) -> Instant {
+    let now = sys::now_us();
+    Instant::now() + Duration::from_micros(due_us.saturating_sub(now))
+}
+
+fn arm(r: &Reactor, token: u64) {
+    let conn = r.conns.lock().get(&token).cloned();
+    if let Some(c) = conn {
+        let _ = r.epoll.modify(c.fd(), interest(&c), token);
+    }
+}
+
+fn run(r: Arc<Reactor>) {
+    let mut heap: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+    let mut timers: HashMap<u64, Timer> = HashMap::new();
+    let mut seq: u64 = 0;
+    let mut events = Vec::with_capacity(256);
+    let mut push = |heap: &mut BinaryHeap<Reverse<(Instant, u64)>>, timers: &mut HashMap<u64, Timer>, at, t| {
+        seq += 1;
+        heap.push(Reverse((at, seq)));
+        timers.insert(seq, t);
+    };
+    loop {
+        let next = heap.peek().map(|Reverse((at, _))| *at);
+        if r.epoll.wait(&mut events, next).is_err() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for &(token, ev) in &events {
+            if token == WAKE_TOKEN {
+                r.waker.drain();
+                let cmds = std::mem::take(&mut *r.cmds.lock());
+                for c in cmds {
+                    match c {
+                        Cmd::Arm(t) => arm(&r, t),
+                        Cmd::At(at, t) => push(&mut heap, &mut timers, at, t),
+                    }
+                }
+                continue;
+            }
+            let conn = r.conns.lock().get(&token).cloned();
+            let Some(conn) = conn else { continue };
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.on_ready(ev & EP_OUT != 0)));
+            match outcome {
+                Ok(Rearm::Now) => arm(&r, token),
+                Ok(Rearm::After(d)) => push(&mut heap, &mut timers, Instant::now() + d, Timer::Arm(token)),
+                Ok(Rearm::Never) | Err(_) => {}
+            }
+        }
+        let now = Instant::now();
+        while let Some(Reverse((at, id))) = heap.peek().copied() {
+            if at > now {
+                break;
+            }
+            heap.pop();
+            match timers.remove(&id) {
+                Some(Timer::Arm(t)) => arm(&r, t),
+                Some(Timer::Keepalive(t)) => {
+                    let conn = r.conns.lock().get(&t).cloned();
+                    if let Some(c) = conn {
+                        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            let n = c.keepalive_tick(sys::now_us());
+                            c.trim_if_idle();
+                            n
+                        }));
+                        if let Ok(Some(due)) = next {
+                            push(&mut heap, &mut timers, at_us(due), Timer::Keepalive(t));
+                        }
+                    }
+                }
+                Some(Timer::Call(job)) => {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+                None => {}
+            }
+        }
+    }
+}
