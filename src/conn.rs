@@ -149,6 +149,9 @@ pub struct Rx {
     /// The message lent to the caller of `ws_read`, valid until its next read.
     delivered: Vec<u8>,
     end: Option<End>,
+    /// SO_RCVTIMEO is set for this deadline (closing handshake, plain TCP):
+    /// a blocking recv then waits without a poll(2) round.
+    rcvtimeo: Option<Instant>,
 }
 
 struct Ping {
@@ -250,6 +253,12 @@ pub struct Conn {
     pong_timeout_us: u64,
 }
 
+/// Adds to a statistics counter that only one thread updates at a time (the
+/// holder of `tx` or `rx`): a plain load and store, no locked instruction.
+fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
 /// Where a new connection belongs.
@@ -286,6 +295,7 @@ impl Conn {
                 pending_bytes: 0,
                 delivered: Vec::new(),
                 end: None,
+                rcvtimeo: None,
             }),
             st: Mutex::new(State { last_rtt_us: -1, ..State::default() }),
             out_pending: AtomicBool::new(false),
@@ -306,6 +316,26 @@ impl Conn {
 
     pub fn fd(&self) -> RawFd {
         self.fd
+    }
+
+    /// Sockets with an event queue are read by the background thread only.
+    pub fn check_readable(&self) -> Result<()> {
+        match &self.queue {
+            Some(q) => Err(Error::arg(format!(
+                "socket {} delivers its messages as events to queue {}; use ws_next_event()",
+                self.socket_id, q.id
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Keepalive interval (Duration::MAX when off).
+    pub fn ping_interval(&self) -> Duration {
+        if self.ping_interval_us == 0 {
+            Duration::MAX
+        } else {
+            Duration::from_micros(self.ping_interval_us)
+        }
     }
 
     fn closed_error(&self) -> Error {
@@ -375,8 +405,8 @@ impl Conn {
             tx = self.tx.lock();
         }
         tx.queue(op, data);
-        self.msgs_out.fetch_add(1, Ordering::Relaxed);
-        self.bytes_out.fetch_add(data.len() as u64, Ordering::Relaxed);
+        bump(&self.msgs_out, 1);
+        bump(&self.bytes_out, data.len() as u64);
         let end = tx.queued;
         if more {
             self.set_pending(&tx);
@@ -554,8 +584,8 @@ impl Conn {
             match rx.reader.next_event() {
                 Ok(Some(Event::Message)) => {
                     let (kind, m) = rx.reader.message().expect("a message is ready");
-                    self.msgs_in.fetch_add(1, Ordering::Relaxed);
-                    self.bytes_in.fetch_add(m.len() as u64, Ordering::Relaxed);
+                    bump(&self.msgs_in, 1);
+                    bump(&self.bytes_in, m.len() as u64);
                     return Some(Some(kind));
                 }
                 Ok(Some(Event::Ping(p))) => self.send_control(OP_PONG, &p),
@@ -615,17 +645,18 @@ impl Conn {
     fn fill(&self, rx: &mut Rx, deadline: Option<Instant>) -> Result<bool> {
         loop {
             let pending_out = self.out_pending.load(Ordering::Acquire);
-            let r = if self.tls || deadline.is_some() || pending_out {
-                self.read_nb(rx)
-            } else {
-                // no deadline and nothing to send: sleep in the kernel
-                sys::recv(self.fd, rx.reader.read_target(), false)
-            };
+            // no deadline (or one SO_RCVTIMEO enforces) and nothing to send:
+            // sleep in the kernel
+            let blocking = !self.tls && !pending_out && (deadline.is_none() || rx.rcvtimeo == deadline);
+            let r = if blocking { sys::recv(self.fd, rx.reader.read_target(), false) } else { self.read_nb(rx) };
             match r {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
                     self.got(rx, n);
                     return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && blocking => {
+                    return Err(Error::new(Code::Timeout, "read timeout: no complete message yet".to_string()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let events = sys::POLLIN | if pending_out { sys::POLLOUT } else { 0 };
@@ -912,15 +943,19 @@ impl Conn {
             let _ = self.flush_to(tx, end, Some(deadline));
         }
         if let Some(mut rx) = self.rx.try_lock_until(deadline) {
+            if !self.tls && sys::set_rcvtimeo(self.fd, deadline.saturating_duration_since(Instant::now())).is_ok() {
+                rx.rcvtimeo = Some(deadline);
+            }
             // late messages are dropped
             while let Ok(Some(_)) = self.next_message(&mut rx, Some(deadline)) {
                 rx.reader.consume_message();
             }
-            if !self.st.lock().tcp_done {
-                self.drain_to_eof(deadline);
+            let eof = self.st.lock().tcp_done || self.drain_to_eof(&mut rx, deadline);
+            if !eof {
+                // the server did not close: we do
+                self.tx.lock().t.tls_shutdown();
+                sys::shutdown(self.fd);
             }
-            self.tx.lock().t.tls_shutdown();
-            sys::shutdown(self.fd);
             self.st.lock().tcp_done = true;
             self.set_end(&mut rx, End::Closed);
         } else {
@@ -931,21 +966,25 @@ impl Conn {
     }
 
     /// Waits for the server to close TCP (it should, after the close
-    /// handshake), discarding bytes.
-    fn drain_to_eof(&self, deadline: Instant) {
+    /// handshake), discarding bytes. True when it did.
+    fn drain_to_eof(&self, rx: &mut Rx, deadline: Instant) -> bool {
         let mut scratch = [0u8; 4096];
+        let blocking = rx.rcvtimeo == Some(deadline);
         loop {
-            let r =
-                if self.tls { self.tx.lock().t.try_read(&mut scratch) } else { sys::recv(self.fd, &mut scratch, true) };
+            let r = if self.tls {
+                self.tx.lock().t.try_read(&mut scratch)
+            } else {
+                sys::recv(self.fd, &mut scratch, !blocking)
+            };
             match r {
-                Ok(0) => return,
+                Ok(0) => return true,
                 Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !blocking => {
                     if !matches!(sys::poll_fd(self.fd, sys::POLLIN, Some(deadline)), Ok(n) if n > 0) {
-                        return;
+                        return false;
                     }
                 }
-                Err(_) => return,
+                Err(_) => return false,
             }
         }
     }

@@ -11,7 +11,7 @@
 
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use crate::conn::{ReadCopy, OP_BINARY, OP_TEXT};
+use crate::conn::{Conn, ReadCopy, OP_BINARY, OP_TEXT};
 use crate::error::{self, Code, Error, Result};
 use crate::events::{self, Ev};
 use crate::guard;
@@ -282,6 +282,25 @@ fn deadline(ms: c_int) -> Option<Instant> {
     timeout(ms).map(|t| Instant::now() + t)
 }
 
+/// The connection to write on (fast path: no socket lock).
+fn write_conn(socket: c_int) -> Result<Arc<Conn>> {
+    match registry::conn_or_socket(socket)? {
+        Ok(c) => Ok(c),
+        Err(sock) => sock.conn_for_write(),
+    }
+}
+
+/// The connection to read from, waiting while connecting.
+fn read_conn(socket: c_int, deadline: Option<Instant>) -> Result<Arc<Conn>> {
+    match registry::conn_or_socket(socket)? {
+        Ok(c) => {
+            c.check_readable()?;
+            Ok(c)
+        }
+        Err(sock) => sock.conn_for_read(deadline),
+    }
+}
+
 /// Parses and validates everything, then reserves a socket number.
 fn new_socket(url: *const c_char, options: *const c_char) -> Result<(i32, Arc<Socket>)> {
     let url = req_str(url, "url")?;
@@ -426,7 +445,7 @@ pub extern "C" fn ws_write(socket: c_int, data: *const c_void, len: usize, r#typ
             }
         };
         let data = bytes(data, len, "data")?;
-        let conn = registry::get(socket)?.conn_for_write()?;
+        let conn = write_conn(socket)?;
         if op == OP_TEXT {
             if let Err(e) = std::str::from_utf8(data) {
                 return Err(Error::arg(format!(
@@ -453,7 +472,7 @@ pub extern "C" fn ws_write(socket: c_int, data: *const c_void, len: usize, r#typ
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_flush(socket: c_int, timeout_ms: c_int) -> c_int {
     guard::call(|| {
-        let conn = registry::get(socket)?.conn_for_write()?;
+        let conn = write_conn(socket)?;
         conn.flush(timeout(timeout_ms))?;
         Ok(WS_OK)
     })
@@ -507,7 +526,7 @@ pub extern "C" fn ws_read(
             return Err(Error::arg("data and len must not be NULL"));
         }
         let deadline = deadline(timeout_ms);
-        let conn = registry::get(socket)?.conn_for_read(deadline)?;
+        let conn = read_conn(socket, deadline)?;
         match conn.read_lend(deadline)? {
             None => Ok(WS_CLOSED),
             Some((kind, ptr, n)) => {
@@ -559,7 +578,7 @@ pub extern "C" fn ws_read_into(
             return Err(Error::arg(format!("cap {cap} is too large")));
         }
         let deadline = deadline(timeout_ms);
-        let conn = registry::get(socket)?.conn_for_read(deadline)?;
+        let conn = read_conn(socket, deadline)?;
         let out: &mut [u8] = if cap == 0 {
             &mut []
         } else {
@@ -824,7 +843,7 @@ pub extern "C" fn ws_ping(socket: c_int, payload: *const c_void, len: usize) -> 
             return Err(Error::arg(format!("ping payload is {len} bytes, at most 125 are allowed")));
         }
         let payload = bytes(payload, len, "payload")?;
-        registry::get(socket)?.conn_for_write()?.ping(payload)?;
+        write_conn(socket)?.ping(payload)?;
         Ok(WS_OK)
     })
 }

@@ -28,7 +28,14 @@ enum Timer {
     Arm(u64),
     Keepalive(u64),
     Call(Job),
+    /// Start watching the connections registered lazily since the last adoption.
+    Adopt,
 }
+
+/// Connections the program reads itself are watched only from this long after
+/// their opening: a short-lived connection (open, a few messages, close) then
+/// costs the background thread nothing, not even a wake-up.
+const ADOPT_DELAY: Duration = Duration::from_millis(100);
 
 enum Cmd {
     Arm(u64),
@@ -38,8 +45,17 @@ enum Cmd {
 struct Reactor {
     epoll: Epoll,
     waker: EventFd,
-    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    conns: Mutex<HashMap<u64, Entry>>,
     cmds: Mutex<Vec<Cmd>>,
+    /// Registered but not yet added to epoll (see ADOPT_DELAY), and whether
+    /// an adoption is already scheduled.
+    late: Mutex<(Vec<u64>, bool)>,
+}
+
+struct Entry {
+    conn: Arc<Conn>,
+    /// In the epoll set.
+    added: bool,
 }
 
 static REACTOR: Lazy<Arc<Reactor>> = Lazy::new(|| {
@@ -48,6 +64,7 @@ static REACTOR: Lazy<Arc<Reactor>> = Lazy::new(|| {
         waker: EventFd::new().expect("eventfd"),
         conns: Mutex::new(HashMap::new()),
         cmds: Mutex::new(Vec::new()),
+        late: Mutex::new((Vec::new(), false)),
     });
     r.epoll.add(r.waker.fd(), EP_IN, WAKE_TOKEN).expect("register the reactor's eventfd");
     let r2 = r.clone();
@@ -65,14 +82,31 @@ fn command(c: Cmd) {
     r.waker.wake();
 }
 
-/// Starts serving a new connection (and its keepalive).
-pub fn register(conn: Arc<Conn>) {
+/// Starts serving a new connection (and its keepalive). Sockets with an
+/// event queue are watched at once (only this thread reads them); the others
+/// after ADOPT_DELAY, unless their keepalive interval is shorter.
+pub fn register(conn: Arc<Conn>, immediate: bool) {
     let r = &*REACTOR;
     let token = conn.token;
-    let fd = conn.fd();
-    let ev = interest(&conn);
-    r.conns.lock().insert(token, conn.clone());
-    if r.epoll.add(fd, ev, token).is_err() {
+    let immediate = immediate || conn.ping_interval() < ADOPT_DELAY * 2;
+    r.conns.lock().insert(token, Entry { conn: conn.clone(), added: immediate });
+    if immediate {
+        add(r, &conn);
+    } else {
+        let first = {
+            let mut late = r.late.lock();
+            late.0.push(token);
+            !std::mem::replace(&mut late.1, true)
+        };
+        if first {
+            command(Cmd::At(Instant::now() + ADOPT_DELAY, Timer::Adopt));
+        }
+    }
+}
+
+fn add(r: &Reactor, conn: &Arc<Conn>) {
+    let token = conn.token;
+    if r.epoll.add(conn.fd(), interest(conn), token).is_err() {
         r.conns.lock().remove(&token);
         return;
     }
@@ -84,8 +118,13 @@ pub fn register(conn: Arc<Conn>) {
 /// Stops serving a connection; called before its socket is closed.
 pub fn deregister(conn: &Conn) {
     let r = &*REACTOR;
-    if r.conns.lock().remove(&conn.token).is_some() {
-        let _ = r.epoll.delete(conn.fd());
+    let entry = r.conns.lock().remove(&conn.token);
+    match entry {
+        Some(e) if e.added => {
+            let _ = r.epoll.delete(conn.fd());
+        }
+        Some(_) => r.late.lock().0.retain(|t| *t != conn.token),
+        None => {}
     }
 }
 
@@ -107,9 +146,36 @@ fn at_us(due_us: u64) -> Instant {
 }
 
 fn arm(r: &Reactor, token: u64) {
-    let conn = r.conns.lock().get(&token).cloned();
+    let conn = r.conns.lock().get(&token).filter(|e| e.added).map(|e| e.conn.clone());
     if let Some(c) = conn {
         let _ = r.epoll.modify(c.fd(), interest(&c), token);
+    }
+}
+
+fn lookup(r: &Reactor, token: u64) -> Option<Arc<Conn>> {
+    r.conns.lock().get(&token).map(|e| e.conn.clone())
+}
+
+fn adopt(r: &Reactor) {
+    let tokens = {
+        let mut late = r.late.lock();
+        late.1 = false;
+        std::mem::take(&mut late.0)
+    };
+    for t in tokens {
+        let conn = {
+            let mut conns = r.conns.lock();
+            match conns.get_mut(&t) {
+                Some(e) if !e.added => {
+                    e.added = true;
+                    Some(e.conn.clone())
+                }
+                _ => None,
+            }
+        };
+        if let Some(c) = conn {
+            add(r, &c);
+        }
     }
 }
 
@@ -140,8 +206,7 @@ fn run(r: Arc<Reactor>) {
                 }
                 continue;
             }
-            let conn = r.conns.lock().get(&token).cloned();
-            let Some(conn) = conn else { continue };
+            let Some(conn) = lookup(&r, token) else { continue };
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.on_ready(ev & EP_OUT != 0)));
             match outcome {
                 Ok(Rearm::Now) => arm(&r, token),
@@ -158,8 +223,7 @@ fn run(r: Arc<Reactor>) {
             match timers.remove(&id) {
                 Some(Timer::Arm(t)) => arm(&r, t),
                 Some(Timer::Keepalive(t)) => {
-                    let conn = r.conns.lock().get(&t).cloned();
-                    if let Some(c) = conn {
+                    if let Some(c) = lookup(&r, t) {
                         let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             let n = c.keepalive_tick(sys::now_us());
                             c.trim_if_idle();
@@ -170,6 +234,7 @@ fn run(r: Arc<Reactor>) {
                         }
                     }
                 }
+                Some(Timer::Adopt) => adopt(&r),
                 Some(Timer::Call(job)) => {
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 }

@@ -5,13 +5,41 @@
 //! connect, I/O or drop of a connection happens under it.
 #![deny(unsafe_code)]
 
+use crate::conn::Conn;
 use crate::error::{Code, Error, Result};
 use crate::socket::Socket;
 use once_cell::sync::Lazy;
 use parking_lot::RwLock;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+/// Socket numbers are sequential integers: a multiplicative hash is enough
+/// and far cheaper than SipHash on the per-call lookup path.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_i32(&mut self, i: i32) {
+        self.0 = (i as u32 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+struct Entry {
+    sock: Arc<Socket>,
+    /// The socket's connection while it is not (re)connecting: the per-call
+    /// path takes it from here without touching the socket's own lock.
+    conn: Option<Arc<Conn>>,
+}
 
 /// Default for the maximum number of open sockets (`ws_set_max_sockets`).
 pub(crate) const DEFAULT_MAX_SOCKETS: usize = 4096;
@@ -19,13 +47,13 @@ pub(crate) const DEFAULT_MAX_SOCKETS: usize = 4096;
 static MAX_SOCKETS: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_SOCKETS);
 
 struct Inner {
-    map: HashMap<i32, Arc<Socket>>,
+    map: HashMap<i32, Entry, BuildHasherDefault<IdHasher>>,
     next: i32,
     /// Opens in progress: they count against the maximum.
     reserved: usize,
 }
 
-static TABLE: Lazy<RwLock<Inner>> = Lazy::new(|| RwLock::new(Inner { map: HashMap::new(), next: 1, reserved: 0 }));
+static TABLE: Lazy<RwLock<Inner>> = Lazy::new(|| RwLock::new(Inner { map: HashMap::default(), next: 1, reserved: 0 }));
 
 /// A place in the table held while a connection is being opened.
 pub struct Reservation {
@@ -69,7 +97,7 @@ pub fn insert(mut r: Reservation, conn: Arc<Socket>) -> i32 {
         t.next = if t.next == i32::MAX { 1 } else { t.next + 1 };
         if let std::collections::hash_map::Entry::Vacant(e) = t.map.entry(id) {
             conn.set_id(id);
-            e.insert(conn);
+            e.insert(Entry { sock: conn, conn: None });
             return id;
         }
     }
@@ -84,10 +112,28 @@ fn bad(id: i32) -> Error {
 }
 
 pub fn get(id: i32) -> Result<Arc<Socket>> {
-    TABLE.read().map.get(&id).cloned().ok_or_else(|| bad(id))
+    TABLE.read().map.get(&id).map(|e| e.sock.clone()).ok_or_else(|| bad(id))
 }
 
-/// Takes the connection out of the table; the caller drops it outside the lock.
+/// The socket's current connection if it has one (fast path), else the
+/// socket (to wait for or report the state).
+pub fn conn_or_socket(id: i32) -> Result<std::result::Result<Arc<Conn>, Arc<Socket>>> {
+    let t = TABLE.read();
+    let e = t.map.get(&id).ok_or_else(|| bad(id))?;
+    Ok(match &e.conn {
+        Some(c) => Ok(c.clone()),
+        None => Err(e.sock.clone()),
+    })
+}
+
+/// Publishes (or withdraws, while reconnecting) the socket's connection.
+pub fn set_conn(id: i32, conn: Option<Arc<Conn>>) {
+    if let Some(e) = TABLE.write().map.get_mut(&id) {
+        e.conn = conn;
+    }
+}
+
+/// Takes the socket out of the table; the caller drops it outside the lock.
 pub fn remove(id: i32) -> Result<Arc<Socket>> {
-    TABLE.write().map.remove(&id).ok_or_else(|| bad(id))
+    TABLE.write().map.remove(&id).map(|e| e.sock).ok_or_else(|| bad(id))
 }

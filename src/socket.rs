@@ -8,7 +8,7 @@ use crate::conn::{Conn, EndInfo, Owner};
 use crate::error::{Code, Error, Result};
 use crate::events::{ClosedBy, Ev, EvKind, Queue};
 use crate::options::{Options, Target};
-use crate::{connect, pool, reactor};
+use crate::{connect, pool, reactor, registry};
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
@@ -174,6 +174,7 @@ impl Socket {
         }
         slot.generation += 1;
         slot.state = SockState::Connecting;
+        registry::set_conn(self.id(), None);
         Ok(slot.generation)
     }
 
@@ -191,6 +192,7 @@ impl Socket {
             }
             slot.ever_opened = true;
             slot.conn = Some(conn.clone());
+            registry::set_conn(self.id(), Some(conn.clone()));
             slot.state = SockState::Open;
             slot.error = None;
             slot.attempt = 0;
@@ -199,7 +201,7 @@ impl Socket {
             ev.code = conn.upgrade.status as i32;
             self.emit(ev);
         }
-        reactor::register(conn);
+        reactor::register(conn, self.queue.is_some());
         self.cv.notify_all();
     }
 
@@ -255,6 +257,7 @@ impl Socket {
         self.emit(ev);
         slot.close_owed = self.queue.is_some();
         slot.state = SockState::Connecting;
+        registry::set_conn(self.id(), None);
         let generation = slot.generation;
         let me = Arc::downgrade(self);
         reactor::schedule(

@@ -81,6 +81,29 @@ pub fn recv(fd: RawFd, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
     }
 }
 
+/// SO_RCVTIMEO: a blocking recv(2) on `fd` gives up after `d` (EAGAIN).
+pub fn set_rcvtimeo(fd: RawFd, d: Duration) -> io::Result<()> {
+    let d = d.max(Duration::from_micros(1));
+    let tv = libc::timeval {
+        tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: passes a valid timeval and its size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// shutdown(2) both directions: wakes every thread blocked on the socket.
 pub fn shutdown(fd: RawFd) {
     // SAFETY: plain syscall on a descriptor owned by the connection, which is
