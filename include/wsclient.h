@@ -24,10 +24,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Above this many payload bytes waiting in a queue, the background thread
-// stops reading the queue's sockets (TCP pushes back; nothing is dropped).
-#define QUEUE_HIGH_WATER (64 << 20)
-
 // Success (ws_write, ws_read, ws_flush, ws_close).
 #define WS_OK 0
 
@@ -48,7 +44,9 @@
 
 // ws_write flag, OR-ed into `type`: queue the message without sending it yet;
 // a later ws_write without the flag, or ws_flush(), puts everything queued on
-// the wire with as few system calls as possible.
+// the wire with as few system calls as possible. (A control frame the library
+// must send meanwhile, such as the pong to a server's ping, goes out behind
+// the queued messages and so takes them along.)
 #define WS_MORE 256
 
 // Largest reason accepted by ws_close(), in bytes (a control frame carries at

@@ -235,8 +235,6 @@ pub struct Conn {
     tx: Mutex<Tx>,
     rx: Mutex<Rx>,
     st: Mutex<State>,
-    /// Unsent bytes sit in `tx.out` (read without taking `tx`).
-    out_pending: AtomicBool,
     /// A flush could not finish: the reactor watches for writability.
     out_stuck: AtomicBool,
     /// Time of the last bytes received (µs, `sys::now_us`), for keepalive.
@@ -298,7 +296,6 @@ impl Conn {
                 rcvtimeo: None,
             }),
             st: Mutex::new(State { last_rtt_us: -1, ..State::default() }),
-            out_pending: AtomicBool::new(false),
             out_stuck: AtomicBool::new(false),
             last_rx_us: AtomicU64::new(sys::now_us()),
             msgs_in: AtomicU64::new(0),
@@ -354,9 +351,7 @@ impl Conn {
     }
 
     fn set_pending(&self, tx: &Tx) {
-        let p = tx.pending() > 0;
-        self.out_pending.store(p, Ordering::Release);
-        if !p {
+        if tx.pending() == 0 {
             self.out_stuck.store(false, Ordering::Release);
         }
     }
@@ -525,10 +520,21 @@ impl Conn {
 
     // ---- reading ----------------------------------------------------------
 
+    /// Takes the receiving side; another reader may hold it, and then this
+    /// reader's deadline applies to the wait for its turn too.
+    fn lock_rx(&self, deadline: Option<Instant>) -> Result<MutexGuard<'_, Rx>> {
+        match deadline {
+            None => Ok(self.rx.lock()),
+            Some(d) => self.rx.try_lock_until(d).ok_or_else(|| {
+                Error::new(Code::Timeout, "read timeout: another thread is reading this socket".to_string())
+            }),
+        }
+    }
+
     /// Reads the next message and lends it: the pointer stays valid until the
     /// next read on this socket or its close. Ok(None): closed.
     pub fn read_lend(&self, deadline: Option<Instant>) -> Result<Option<(Kind, *const u8, usize)>> {
-        let mut rx = self.rx.lock();
+        let mut rx = self.lock_rx(deadline)?;
         let rx = &mut *rx;
         if let Some((kind, buf, n)) = rx.pending.pop_front() {
             rx.pending_bytes -= n;
@@ -547,7 +553,7 @@ impl Conn {
     /// Reads the next message into `buf`; a message larger than `buf` stays
     /// queued and its size is reported.
     pub fn read_copy(&self, buf: &mut [u8], deadline: Option<Instant>) -> Result<ReadCopy> {
-        let mut rx = self.rx.lock();
+        let mut rx = self.lock_rx(deadline)?;
         if let Some((kind, m, n)) = rx.pending.front() {
             let (kind, n) = (*kind, *n);
             if n > buf.len() {
@@ -644,7 +650,9 @@ impl Conn {
     /// Reads more bytes. Ok(true): got some; Ok(false): EOF.
     fn fill(&self, rx: &mut Rx, deadline: Option<Instant>) -> Result<bool> {
         loop {
-            let pending_out = self.out_pending.load(Ordering::Acquire);
+            // output a timed-out write or a control frame left behind; data
+            // queued with WS_MORE waits for its write or ws_flush
+            let pending_out = self.out_stuck.load(Ordering::Acquire);
             // no deadline (or one SO_RCVTIMEO enforces) and nothing to send:
             // sleep in the kernel
             let blocking = !self.tls && !pending_out && (deadline.is_none() || rx.rcvtimeo == deadline);

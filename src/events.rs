@@ -124,7 +124,7 @@ pub struct Queue {
 
 /// Above this many payload bytes waiting in a queue, the background thread
 /// stops reading the queue's sockets (TCP pushes back; nothing is dropped).
-pub const QUEUE_HIGH_WATER: usize = 64 << 20;
+pub(crate) const QUEUE_HIGH_WATER: usize = 64 << 20;
 
 impl Queue {
     pub fn push(&self, ev: Ev) {
@@ -225,7 +225,10 @@ pub fn get(id: i32) -> Result<Arc<Queue>> {
 }
 
 pub fn destroy(id: i32) -> Result<()> {
-    let q = QUEUES.write().remove(&id).ok_or_else(|| get(id).err().unwrap_or_else(|| Error::arg("bad queue")))?;
+    let removed = QUEUES.write().remove(&id);
+    let q = removed.ok_or_else(|| {
+        Error::new(Code::BadSocket, format!("bad event queue number {id} (not created or destroyed)"))
+    })?;
     let mut inner = q.inner.lock();
     inner.destroyed = true;
     inner.events.clear();

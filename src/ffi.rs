@@ -42,7 +42,9 @@ pub const WS_TEXT: c_int = 1;
 pub const WS_BINARY: c_int = 2;
 /// ws_write flag, OR-ed into `type`: queue the message without sending it yet;
 /// a later ws_write without the flag, or ws_flush(), puts everything queued on
-/// the wire with as few system calls as possible.
+/// the wire with as few system calls as possible. (A control frame the library
+/// must send meanwhile, such as the pong to a server's ping, goes out behind
+/// the queued messages and so takes them along.)
 pub const WS_MORE: c_int = 0x100;
 
 /// Largest reason accepted by ws_close(), in bytes (a control frame carries at

@@ -22,6 +22,16 @@ mod registry;
 mod socket;
 mod sys;
 mod tls;
+mod tls_config;
+mod tls_verify;
 mod transport;
 
 pub use ffi::*;
+
+/// Internal pieces exposed for the micro-benchmarks in `benches/` only; not a
+/// stable Rust API (the product is the C API).
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::options::parse_options;
+    pub use crate::proto::{encode_frame, Event, Reader};
+}

@@ -101,7 +101,9 @@ pub fn parse_url(raw: &str) -> Result<Target> {
     let scheme = match scheme_str.as_str() {
         "ws" => Scheme::Ws,
         "wss" => Scheme::Wss,
-        s if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => {
+        s if s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
             return Err(Error::new(
                 Code::UnsupportedScheme,
                 format!("invalid URL \"{}\": unsupported scheme \"{s}\" (expected ws or wss)", truncate(raw, 200)),
@@ -370,6 +372,7 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
             },
         }
     }
+    crate::tls::finish(&o.tls).map_err(opt_err)?;
     Ok(o)
 }
 
