@@ -125,11 +125,14 @@ fn upgrade(mut t: Transport, target: &Target, opts: &Options, deadline: Option<I
     let io_err = |stage: &str, e: io::Error| {
         if e.kind() == io::ErrorKind::TimedOut {
             timeout_err(opts, &format!("{stage} {peer}"))
+        } else if let Some(tls_err) = tls::post_handshake_error(&format!("{stage} {peer}"), &e, opts) {
+            tls_err
         } else {
             Error::io(Code::Connect, &format!("{stage} {peer}"), &e)
         }
     };
-    t.write_all_until(&req, deadline).map_err(|e| io_err("sending the upgrade request to", e))?;
+    t.write_all_until(&req, deadline)
+        .map_err(|e| io_err("sending the upgrade request to", tls::pending_alert(&mut t, e)))?;
     let offered = handshake::offered_subprotocols(opts);
     let mut buf = vec![0u8; 4096];
     let mut len = 0;

@@ -356,7 +356,73 @@ fn kind_to_c(k: proto::Kind) -> c_int {
 /// - `"tcpNoDelay"`: true (default) or false: TCP_NODELAY.
 ///
 /// `wss://` verifies the server certificate against the system trust store
-/// and the host name, and sends SNI.
+/// and the host name or IP address of the URL, and sends SNI. TLS keys
+/// (ignored for `ws://`):
+/// - `"ignoreSslErrors"` (WinCC): `false` (default) verifies everything;
+///   `true`, `""` or `[]` accepts any certificate; a list of class names
+///   accepts a certificate whose only problems are of those classes, and
+///   any other problem still fails (WS_E_TLS_VERIFY). A string is read as
+///   a comma-separated list. Classes (Qt's QSslError names, as in WinCC's
+///   netGet "sslErrors"): HostNameMismatch, CertificateExpired,
+///   CertificateNotYetValid, SelfSignedCertificate,
+///   SelfSignedCertificateInChain, UnableToGetLocalIssuerCertificate,
+///   UnableToGetIssuerCertificate, UnableToVerifyFirstCertificate,
+///   CertificateUntrusted, CertificateRejected, InvalidCaCertificate,
+///   InvalidPurpose, PathLengthExceeded, CertificateSignatureFailed,
+///   UnableToDecryptCertificateSignature, UnableToDecodeIssuerPublicKey,
+///   InvalidNotBeforeField, InvalidNotAfterField, SubjectIssuerMismatch,
+///   AuthorityIssuerSerialNumberMismatch, UnspecifiedError (any other
+///   verification error, e.g. an RSA key under 2048 bits or a SHA-1
+///   signature, too weak for OpenSSL's security level). CertificateRevoked,
+///   CertificateBlacklisted and NoPeerCertificate are accepted but never
+///   occur (revocation is not checked). Untrusted roots are
+///   SelfSignedCertificate(InChain) or UnableToGetLocalIssuerCertificate, as
+///   with Qt on OpenSSL; CertificateUntrusted is OpenSSL's "certificate not
+///   trusted" only. An unknown name is WS_E_INVALID_OPTIONS. The TLS library
+///   shows only the server's own certificate: when its issuer is not in the
+///   trust store, a second handshake lets OpenSSL judge the chain the server
+///   sends. When OpenSSL stops checking a chain at an ignored problem that
+///   is not about trust (e.g. InvalidCaCertificate, or a date of a CA
+///   certificate the server sent), the rest of the chain cannot be checked
+///   and the connection is refused, saying so; adding the issuing CA to
+///   "caCertificates" often helps. Ignoring a trust class
+///   (SelfSignedCertificate, SelfSignedCertificateInChain,
+///   UnableToGetLocalIssuerCertificate,
+///   UnableToGetIssuerCertificate, UnableToVerifyFirstCertificate,
+///   CertificateUntrusted, CertificateRejected) accepts a chain that nobody
+///   vouches for without checking its CA certificates further; the server's
+///   own certificate (dates, name) is still checked.
+/// - `"sslConfig"` (WinCC): the client certificate, `{"localCertificate":
+///   PEM, "privateKey": {"key": PEM, "algorithm": "RSA" or "EC",
+///   "password": "..."}}`. The certificate may be followed by CA
+///   certificates of its chain. `"localCertificateFile"` and `"keyFile"`
+///   name PEM files instead. Keys may be PKCS#1, SEC1, PKCS#8, encrypted
+///   PKCS#8 or legacy encrypted PEM ("password" needed); "algorithm" is
+///   optional. DSA keys are unsupported. A wrong password, a key that does
+///   not match the certificate or another algorithm than "algorithm" is
+///   WS_E_INVALID_OPTIONS.
+/// - `"caCertificates"`: PEM text with CA certificates (or a list of such
+///   texts) trusted besides the system store; `"caCertificatesFile"`: a PEM
+///   file path or a list of paths. `"caCertificatesOnly"`: true trusts only
+///   these CAs (needs one of the two keys).
+/// - `"pinnedSha256"`: the SHA-256 of the server's certificate (DER) or of
+///   its public key (SubjectPublicKeyInfo DER), 64 hex digits with optional
+///   colons, or a list. The server is accepted if and only if one matches;
+///   nothing else (issuer, dates, name) is checked. Not combinable with
+///   "ignoreSslErrors" or "caCertificates".
+/// - `"tlsMinVersion"`: `"1.2"` (default) or `"1.3"`.
+///
+/// A certificate verification failure (WS_E_TLS_VERIFY) names every problem
+/// by class and ends with the certificate and its SHA-256, to pin a device
+/// on first use: "TLS handshake with 192.168.0.10:443: CertificateExpired
+/// (notAfter 2024-01-31 00:00:00 UTC); server certificate "CN=plc" issued
+/// by "CN=Plant CA", SHA-256 AB:CD:...". When OpenSSL refuses a certificate
+/// during the handshake, a second handshake without verification reads it
+/// for that message (within "timeout"; at most 5 s without one). Other TLS
+/// failures are WS_E_TLS with OpenSSL's reason and a hint, e.g. "TLS
+/// handshake with 10.0.0.5:443: wrong version number (the server did not
+/// answer with TLS: is this a plain ws:// port?)", including alerts right
+/// after the handshake ("... TLS: tlsv13 alert certificate required").
 ///
 /// Returns: a socket number > 0 (never 0, never one still in use or recently
 /// closed); WS_ERROR (-1); WS_TIMEOUT (-2) when `"timeout"` expired.

@@ -140,10 +140,13 @@ pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> 
     let mut up = Upgrade { status, reason, headers: hdrs, subprotocol: None };
     if status != 101 {
         let reason = if up.reason.is_empty() { canonical_reason(status) } else { up.reason.as_str() };
-        return Err(Error::new(
-            Code::UpgradeRejected,
-            format!("upgrade rejected by {peer}: HTTP {status} {reason}").trim_end().to_string(),
-        ));
+        let mut msg = format!("upgrade rejected by {peer}: HTTP {status} {reason}").trim_end().to_string();
+        // The body often says why (nginx: "400 No required SSL certificate
+        // was sent"); only what already arrived with the head is shown.
+        if let Some(why) = body_excerpt(&buf[n..]) {
+            msg.push_str(&format!(" (\"{why}\")"));
+        }
+        return Err(Error::new(Code::UpgradeRejected, msg));
     }
     let has_token = |name: &str, tok: &str| {
         up.header(name).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(tok)))
@@ -205,6 +208,19 @@ pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> 
         up.subprotocol = Some(p);
     }
     Ok(Some((n, up)))
+}
+
+/// A short explanation from an error response body: an HTML page's
+/// <title>, else the first non-empty line; printable, at most 120 chars.
+fn body_excerpt(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+    let lower = text.to_ascii_lowercase();
+    let line = match (lower.find("<title>"), lower.find("</title>")) {
+        (Some(a), Some(b)) if b > a + 7 => text[a + 7..b].to_string(),
+        _ => text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('<'))?.to_string(),
+    };
+    let clean: String = line.trim().chars().filter(|c| !c.is_control()).take(120).collect();
+    (!clean.is_empty()).then_some(clean)
 }
 
 fn canonical_reason(status: u16) -> &'static str {
@@ -272,5 +288,9 @@ mod tests {
         }
         let e = parse_response(b"HTTP/1.1 404 \r\n\r\n", KEY, &[], "127.0.0.1:1").unwrap_err();
         assert_eq!(e.msg, "upgrade rejected by 127.0.0.1:1: HTTP 404 Not Found");
+        let r =
+            b"HTTP/1.1 400 Bad Request\r\n\r\n<html>\r\n<head><title>400 No required SSL certificate was sent</title>";
+        let e = parse_response(r, KEY, &[], "p").unwrap_err();
+        assert_eq!(e.msg, "upgrade rejected by p: HTTP 400 Bad Request (\"400 No required SSL certificate was sent\")");
     }
 }

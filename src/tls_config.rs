@@ -73,7 +73,11 @@ pub fn parse_ignore(v: &Value) -> Result<Ignore, Why> {
     let mut classes = Vec::new();
     for n in names {
         let c = Class::from_name(n).ok_or_else(|| {
-            format!("unknown SSL error class \"{}\"; known classes: {}", n.chars().take(60).collect::<String>(), Class::all_names().join(", "))
+            format!(
+                "unknown SSL error class \"{}\"; known classes: {}",
+                n.chars().take(60).collect::<String>(),
+                Class::all_names().join(", ")
+            )
         })?;
         classes.push(c);
     }
@@ -155,7 +159,12 @@ pub fn parse_ssl_config(v: &Value) -> Result<Option<ClientIdentity>, Why> {
             let algorithm = match pk.get("algorithm") {
                 None => None,
                 Some(Value::String(a)) => Some(a.trim().to_ascii_uppercase()),
-                Some(v) => return Err(format!("\"privateKey\".\"algorithm\" must be \"RSA\", \"EC\" or \"DSA\", got {}", short(v))),
+                Some(v) => {
+                    return Err(format!(
+                        "\"privateKey\".\"algorithm\" must be \"RSA\", \"EC\" or \"DSA\", got {}",
+                        short(v)
+                    ))
+                }
             };
             let password = match pk.get("password") {
                 None => None,
@@ -164,7 +173,12 @@ pub fn parse_ssl_config(v: &Value) -> Result<Option<ClientIdentity>, Why> {
             };
             (key, algorithm, password)
         }
-        Some(v) => return Err(format!("\"privateKey\" must be an object {{\"key\": PEM, \"algorithm\": ...}}, got {}", short(v))),
+        Some(v) => {
+            return Err(format!(
+                "\"privateKey\" must be an object {{\"key\": PEM, \"algorithm\": ...}}, got {}",
+                short(v)
+            ))
+        }
     };
     match (cert_pem, key_pem) {
         (None, None) => Ok(None),
@@ -174,15 +188,23 @@ pub fn parse_ssl_config(v: &Value) -> Result<Option<ClientIdentity>, Why> {
     }
 }
 
-fn identity(cert_pem: &[u8], key_pem: &[u8], algorithm: Option<&str>, password: Option<&str>) -> Result<ClientIdentity, Why> {
+fn identity(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    algorithm: Option<&str>,
+    password: Option<&str>,
+) -> Result<ClientIdentity, Why> {
     if let Some(a) = algorithm {
         match a {
             "RSA" | "EC" => {}
             "DSA" => return Err(dsa_unsupported()),
-            other => return Err(format!("\"privateKey\".\"algorithm\" \"{other}\" is not one of \"RSA\", \"EC\", \"DSA\"")),
+            other => {
+                return Err(format!("\"privateKey\".\"algorithm\" \"{other}\" is not one of \"RSA\", \"EC\", \"DSA\""))
+            }
         }
     }
-    let certs = X509::stack_from_pem(cert_pem).map_err(|e| format!("\"localCertificate\": not a PEM certificate: {}", ssl_reason(&e)))?;
+    let certs = X509::stack_from_pem(cert_pem)
+        .map_err(|e| format!("\"localCertificate\": not a PEM certificate: {}", ssl_reason(&e)))?;
     let Some(cert) = certs.first() else {
         return Err("\"localCertificate\": no PEM certificate (\"-----BEGIN CERTIFICATE-----\") found".into());
     };
@@ -200,7 +222,8 @@ fn identity(cert_pem: &[u8], key_pem: &[u8], algorithm: Option<&str>, password: 
             return Err(format!("\"privateKey\": \"algorithm\" is \"{a}\" but the key is an {kind} key"));
         }
     }
-    let cert_key = cert.public_key().map_err(|e| format!("\"localCertificate\": unreadable public key: {}", ssl_reason(&e)))?;
+    let cert_key =
+        cert.public_key().map_err(|e| format!("\"localCertificate\": unreadable public key: {}", ssl_reason(&e)))?;
     if !cert_key.public_eq(&key) {
         return Err(format!(
             "\"privateKey\" does not match \"localCertificate\" (the certificate \"{}\" is for a {} key, the private key is {})",
@@ -209,7 +232,9 @@ fn identity(cert_pem: &[u8], key_pem: &[u8], algorithm: Option<&str>, password: 
             key_summary(key.id(), key.bits())
         ));
     }
-    let pkcs8 = key.private_key_to_pem_pkcs8().map_err(|e| format!("\"privateKey\": cannot convert to PKCS#8: {}", ssl_reason(&e)))?;
+    let pkcs8 = key
+        .private_key_to_pem_pkcs8()
+        .map_err(|e| format!("\"privateKey\": cannot convert to PKCS#8: {}", ssl_reason(&e)))?;
     // The chain in the order given: the client's certificate first, then
     // the CAs the server may need to link it to the CA it trusts.
     let mut chain = Vec::new();
@@ -272,7 +297,9 @@ fn private_key(pem: &[u8], password: Option<&str>) -> Result<PKey<Private>, Why>
     });
     match r {
         Ok(k) => Ok(k),
-        Err(e) if asked || encrypted => Err(format!("\"privateKey\": cannot decrypt the key: wrong \"password\"? ({})", ssl_reason(&e))),
+        Err(e) if asked || encrypted => {
+            Err(format!("\"privateKey\": cannot decrypt the key: wrong \"password\"? ({})", ssl_reason(&e)))
+        }
         Err(e) => Err(format!("\"privateKey\": not a valid PEM private key: {}", ssl_reason(&e))),
     }
 }
@@ -315,7 +342,12 @@ pub fn parse_pins(v: &Value) -> Result<Vec<[u8; 32]>, Why> {
     let items: Vec<&Value> = match v {
         Value::Array(a) if !a.is_empty() => a.iter().collect(),
         Value::String(_) => vec![v],
-        _ => return Err(format!("must be a SHA-256 fingerprint (64 hex digits) or a non-empty list of them, got {}", short(v))),
+        _ => {
+            return Err(format!(
+                "must be a SHA-256 fingerprint (64 hex digits) or a non-empty list of them, got {}",
+                short(v)
+            ))
+        }
     };
     let mut out = Vec::new();
     for it in items {
@@ -323,7 +355,12 @@ pub fn parse_pins(v: &Value) -> Result<Vec<[u8; 32]>, Why> {
             return Err(format!("entries must be strings, got {}", short(it)));
         };
         let hex: String = s.chars().filter(|c| !matches!(c, ':' | ' ' | '-')).collect();
-        let bad = || format!("\"{}\" is not a SHA-256 fingerprint (64 hex digits, colons optional)", s.chars().take(100).collect::<String>());
+        let bad = || {
+            format!(
+                "\"{}\" is not a SHA-256 fingerprint (64 hex digits, colons optional)",
+                s.chars().take(100).collect::<String>()
+            )
+        };
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
@@ -374,7 +411,10 @@ mod tests {
         }
         let i = parse_ignore(&json!(["SelfSignedCertificate", "hostNameMismatch", "HostNameMismatch"])).unwrap();
         assert_eq!(i, Ignore::Classes(vec![Class::SelfSignedCertificate, Class::HostNameMismatch]));
-        assert_eq!(parse_ignore(&json!("CertificateExpired")).unwrap(), Ignore::Classes(vec![Class::CertificateExpired]));
+        assert_eq!(
+            parse_ignore(&json!("CertificateExpired")).unwrap(),
+            Ignore::Classes(vec![Class::CertificateExpired])
+        );
         assert!(parse_ignore(&json!(["Nope"])).unwrap_err().contains("unknown SSL error class \"Nope\""));
         assert!(parse_ignore(&json!(1)).is_err());
         assert!(parse_ignore(&json!([1])).is_err());

@@ -61,8 +61,8 @@ fn main() {
         if n < 0 {
             continue;
         }
-        for i in 0..n as usize {
-            let (token, events) = (evs[i].u64, evs[i].events);
+        for ev in &evs[..n as usize] {
+            let (token, events) = (ev.u64, ev.events);
             if token == LISTENER {
                 while let Ok((s, _)) = l.accept() {
                     let _ = s.set_nonblocking(true);
@@ -104,7 +104,13 @@ fn main() {
                     Err(_) => dead = true,
                 }
                 let want = if c.out.is_empty() { 0 } else { libc::EPOLLOUT as u32 };
-                epoll_ctl(ep, libc::EPOLL_CTL_MOD, c.s.as_raw_fd(), (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 | want, token);
+                epoll_ctl(
+                    ep,
+                    libc::EPOLL_CTL_MOD,
+                    c.s.as_raw_fd(),
+                    (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 | want,
+                    token,
+                );
             }
             if c.closing && c.out.is_empty() {
                 dead = true;
