@@ -2,7 +2,8 @@
 //! (header + masked copy), the read path (parsing a buffer of server frames
 //! into messages, with UTF-8 validation), and `ws_open` options parsing.
 //! Run: cargo bench --bench hot_paths
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
 use wsclient::internals::{encode_frame, parse_options, Event, Reader};
 
 fn write_path(c: &mut Criterion) {
@@ -75,7 +76,9 @@ fn read_path(c: &mut Criterion) {
 
 fn options(c: &mut Criterion) {
     let text = r#"{"headers":{"User-Agent":"bench","Authorization":"Bearer abc"},"timeout":5000,"subprotocols":["a","b"],"maxMessageSize":1048576,"pingInterval":10000}"#;
-    c.bench_function("options/parse_options", |b| b.iter(|| parse_options(black_box(Some(text))).map(|o| o.headers.len()).unwrap()));
+    c.bench_function("options/parse_options", |b| {
+        b.iter(|| parse_options(black_box(Some(text))).map(|o| o.headers.len()).unwrap())
+    });
     c.bench_function("options/parse_options_none", |b| b.iter(|| parse_options(black_box(None)).is_ok()));
 }
 

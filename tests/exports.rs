@@ -288,9 +288,7 @@ fn header_macros_and_types_are_namespaced() {
         let name = match first {
             Some("#define") => it.next(),
             // a function pointer type names itself in "(*name)"
-            Some("typedef") if line.contains("(*") => {
-                line.split("(*").nth(1).and_then(|r| r.split(')').next())
-            }
+            Some("typedef") if line.contains("(*") => line.split("(*").nth(1).and_then(|r| r.split(')').next()),
             Some("typedef") => {
                 line.trim_end_matches(';').split(|c: char| !(c.is_alphanumeric() || c == '_')).rfind(|w| !w.is_empty())
             }
