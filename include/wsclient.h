@@ -320,6 +320,22 @@ extern "C" {
 //   waits for the network before queueing more (default 4194304 = 4 MiB; one
 //   larger message is still accepted when nothing is queued).
 // - `"tcpNoDelay"`: true (default) or false: TCP_NODELAY.
+// - `"pingInterval"`: milliseconds of silence from the server after which the
+//   library sends a keepalive ping (default 30000; 0 turns keepalive off).
+// - `"pongTimeout"`: milliseconds after that ping within which something must
+//   arrive from the server (default 10000); else the connection fails with
+//   WS_E_HEALTH_CHECK, also while the program is not reading.
+// - `"queue"`: an event queue from ws_queue_create(): the socket then
+//   delivers everything as events (see ws_queue_create()). A number that is
+//   not a live queue is an options error.
+// - `"autoReconnect"`: true, or an object `{"initialDelay": ms (default 500),
+//   "maxDelay": ms (default 30000), "maxAttempts": n (default 0 = no
+//   limit)}`: when the connection is lost (anything but ws_close), connect
+//   again with the same socket number after initialDelay * 2^(n-1), capped
+//   at maxDelay, times a random factor in [0.75, 1.25) (jitter). Each
+//   attempt is announced by a WS_EV_RECONNECTING event. A blocking ws_read()
+//   in progress when the connection drops returns its end; later reads wait
+//   for the new connection.
 //
 // `wss://` verifies the server certificate against the system trust store
 // and the host name or IP address of the URL, and sends SNI. TLS keys

@@ -315,6 +315,12 @@ impl Conn {
         self.fd
     }
 
+    /// Bytes already received but not parsed (frames that came with the
+    /// upgrade response), which epoll cannot report.
+    pub fn has_buffered_input(&self) -> bool {
+        self.rx.try_lock().is_none_or(|rx| rx.reader.has_input())
+    }
+
     /// Sockets with an event queue are read by the background thread only.
     pub fn check_readable(&self) -> Result<()> {
         match &self.queue {

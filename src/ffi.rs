@@ -309,7 +309,17 @@ fn new_socket(url: *const c_char, options: *const c_char) -> Result<(i32, Arc<So
     let opts_text = opt_str(options, "options")?;
     let target = options::parse_url(url)?;
     let opts = options::parse_options(opts_text)?;
-    let queue = opts.queue.map(events::get).transpose()?;
+    let queue = opts
+        .queue
+        .map(|q| {
+            events::get(q).map_err(|_| {
+                Error::new(
+                    Code::InvalidOptions,
+                    format!("argument error in options: \"queue\": {q} is not an event queue from ws_queue_create()"),
+                )
+            })
+        })
+        .transpose()?;
     let reservation = registry::reserve()?;
     let sock = Socket::new(target, opts, queue);
     let id = registry::insert(reservation, sock.clone());
@@ -354,6 +364,22 @@ fn kind_to_c(k: proto::Kind) -> c_int {
 ///   waits for the network before queueing more (default 4194304 = 4 MiB; one
 ///   larger message is still accepted when nothing is queued).
 /// - `"tcpNoDelay"`: true (default) or false: TCP_NODELAY.
+/// - `"pingInterval"`: milliseconds of silence from the server after which the
+///   library sends a keepalive ping (default 30000; 0 turns keepalive off).
+/// - `"pongTimeout"`: milliseconds after that ping within which something must
+///   arrive from the server (default 10000); else the connection fails with
+///   WS_E_HEALTH_CHECK, also while the program is not reading.
+/// - `"queue"`: an event queue from ws_queue_create(): the socket then
+///   delivers everything as events (see ws_queue_create()). A number that is
+///   not a live queue is an options error.
+/// - `"autoReconnect"`: true, or an object `{"initialDelay": ms (default 500),
+///   "maxDelay": ms (default 30000), "maxAttempts": n (default 0 = no
+///   limit)}`: when the connection is lost (anything but ws_close), connect
+///   again with the same socket number after initialDelay * 2^(n-1), capped
+///   at maxDelay, times a random factor in [0.75, 1.25) (jitter). Each
+///   attempt is announced by a WS_EV_RECONNECTING event. A blocking ws_read()
+///   in progress when the connection drops returns its end; later reads wait
+///   for the new connection.
 ///
 /// `wss://` verifies the server certificate against the system trust store
 /// and the host name or IP address of the URL, and sends SNI. TLS keys

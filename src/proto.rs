@@ -98,6 +98,11 @@ impl Reader {
         }
     }
 
+    /// Received bytes not yet parsed.
+    pub fn has_input(&self) -> bool {
+        self.end > self.start
+    }
+
     /// True while a message is partly received (a timeout keeps it).
     pub fn in_message(&self) -> bool {
         self.msg_kind.is_some()

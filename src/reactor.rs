@@ -30,6 +30,8 @@ enum Timer {
     Call(Job),
     /// Start watching the connections registered lazily since the last adoption.
     Adopt,
+    /// Serve a connection without waiting for epoll (bytes already buffered).
+    Serve(u64),
 }
 
 /// Connections the program reads itself are watched only from this long after
@@ -113,6 +115,11 @@ fn add(r: &Reactor, conn: &Arc<Conn>) {
     if let Some(due) = conn.keepalive_tick(sys::now_us()) {
         command(Cmd::At(at_us(due), Timer::Keepalive(token)));
     }
+    // frames that came with the upgrade response are in our buffer, not the
+    // kernel's: epoll would not report them
+    if conn.has_buffered_input() {
+        command(Cmd::At(Instant::now(), Timer::Serve(token)));
+    }
 }
 
 /// Stops serving a connection; called before its socket is closed.
@@ -179,6 +186,20 @@ fn adopt(r: &Reactor) {
     }
 }
 
+/// Serves one connection; returns when to re-arm it, if later.
+fn serve(r: &Reactor, token: u64, writable: bool) -> Option<Duration> {
+    let conn = lookup(r, token)?;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.on_ready(writable)));
+    match outcome {
+        Ok(Rearm::Now) => {
+            arm(r, token);
+            None
+        }
+        Ok(Rearm::After(d)) => Some(d),
+        Ok(Rearm::Never) | Err(_) => None,
+    }
+}
+
 fn run(r: Arc<Reactor>) {
     let mut heap: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut timers: HashMap<u64, Timer> = HashMap::new();
@@ -206,12 +227,8 @@ fn run(r: Arc<Reactor>) {
                 }
                 continue;
             }
-            let Some(conn) = lookup(&r, token) else { continue };
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.on_ready(ev & EP_OUT != 0)));
-            match outcome {
-                Ok(Rearm::Now) => arm(&r, token),
-                Ok(Rearm::After(d)) => push(&mut heap, &mut timers, Instant::now() + d, Timer::Arm(token)),
-                Ok(Rearm::Never) | Err(_) => {}
+            if let Some(after) = serve(&r, token, ev & EP_OUT != 0) {
+                push(&mut heap, &mut timers, Instant::now() + after, Timer::Arm(token));
             }
         }
         let now = Instant::now();
@@ -235,6 +252,11 @@ fn run(r: Arc<Reactor>) {
                     }
                 }
                 Some(Timer::Adopt) => adopt(&r),
+                Some(Timer::Serve(t)) => {
+                    if let Some(after) = serve(&r, t, false) {
+                        push(&mut heap, &mut timers, Instant::now() + after, Timer::Arm(t));
+                    }
+                }
                 Some(Timer::Call(job)) => {
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 }

@@ -1,0 +1,546 @@
+"""The WebSocket class: one socket number of the C library."""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+)
+
+from . import _lib
+from ._errors import (
+    BadSocket,
+    ConnectionClosed,
+    InvalidArgument,
+    WebSocketError,
+    make_error,
+    raise_last,
+)
+from ._lib import lib
+from ._options import Seconds, build_options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._events import EventQueue
+
+Message = Union[str, bytes]
+
+
+class State(enum.IntEnum):
+    """ws_state(): WS_STATE_*."""
+
+    CONNECTING = _lib.WS_STATE_CONNECTING
+    OPEN = _lib.WS_STATE_OPEN
+    CLOSING = _lib.WS_STATE_CLOSING
+    CLOSED = _lib.WS_STATE_CLOSED
+
+
+class ClosedBy(enum.IntEnum):
+    """Who started the closing: WS_BY_*."""
+
+    NONE = _lib.WS_BY_NONE
+    CLIENT = _lib.WS_BY_CLIENT
+    SERVER = _lib.WS_BY_SERVER
+    ERROR = _lib.WS_BY_ERROR
+
+
+@dataclass(frozen=True)
+class Info:
+    """ws_get_info(): state, close details and statistics of a socket."""
+
+    state: State
+    http_status: int
+    closed_by: ClosedBy
+    close_code_sent: int
+    close_code_received: int
+    clean: bool
+    reconnects: int
+    reason_sent: str
+    reason_received: str
+    pings_sent: int
+    pongs_received: int
+    #: Round trip of the last answered ping in microseconds, -1 if none.
+    last_rtt_us: int
+    messages_sent: int
+    messages_received: int
+    bytes_sent: int
+    bytes_received: int
+
+    @property
+    def last_rtt(self) -> Optional[float]:
+        """Round trip of the last answered ping in seconds, None if none."""
+        return None if self.last_rtt_us < 0 else self.last_rtt_us / 1e6
+
+
+def _to_bytes(data: Any, what: str) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"{what} must be str or bytes-like, not {type(data).__name__}")
+
+
+class WebSocket:
+    """A WebSocket connection (one socket number of the C library).
+
+    ``WebSocket(url, **options)`` connects at once and blocks until the
+    connection is open or fails (``ws_open``); ``WebSocket.open_async(...)``
+    returns at once and connects in the background (``ws_open_async``).
+
+    Options (all keyword-only, all optional; durations in **seconds**, as
+    int, float or ``datetime.timedelta``, converted to the library's
+    milliseconds rounding up):
+
+    - ``headers``: mapping (or pairs) of extra upgrade request headers.
+    - ``timeout``: limit for the whole connection attempt (default: none).
+    - ``subprotocols``: protocols offered; see :attr:`subprotocol`.
+    - ``max_message_size``: largest message accepted, in bytes (64 MiB).
+    - ``ping_interval``: keepalive ping after this much silence (30 s; 0: off).
+    - ``pong_timeout``: fail when nothing arrives this long after it (10 s).
+    - ``send_timeout``: limit for one send/flush (default: none).
+    - ``close_timeout``: how long close() waits for the server (1 s).
+    - ``send_buffer_limit``: bytes queued before send() waits (4 MiB).
+    - ``tcp_nodelay``: TCP_NODELAY (True).
+    - ``auto_reconnect``: True, or a dict with ``initial_delay``,
+      ``max_delay`` (seconds) and ``max_attempts``: reconnect with backoff
+      after a failure (RECONNECTING events with a queue; :meth:`recv` waits
+      while a reconnect is pending).
+    - ``queue``: an :class:`EventQueue`; the socket then delivers everything
+      as events and :meth:`recv` cannot be used.
+    - TLS (``wss://``): ``ignore_ssl_errors`` (True, or a list of error
+      classes such as ``["SelfSignedCertificate"]``), ``ssl_config`` (client
+      certificate dict, WinCC's "sslConfig"), ``ca_certificates`` (PEM text
+      or list), ``ca_certificates_file`` (path or list),
+      ``ca_certificates_only``, ``pinned_sha256`` (hex digest or list),
+      ``tls_min_version`` ("1.2" or "1.3"): passed through as the library's
+      "ignoreSslErrors", "sslConfig", ... (see ws_open in wsclient.h).
+    - ``options``: a dict passed to the library as given (C names,
+      milliseconds), merged last: anything not listed above, so no library
+      option is ever out of reach.
+
+    Threads: every method may be called from any thread; the GIL is released
+    while the library works, so one thread can :meth:`send` while another is
+    blocked in :meth:`recv`, and :meth:`close` from another thread wakes a
+    blocked :meth:`recv`.
+    """
+
+    _sock: int = 0
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: Optional[Union[Mapping[str, str], Iterable[Tuple[str, str]]]] = None,
+        timeout: Optional[Seconds] = None,
+        subprotocols: Optional[Iterable[str]] = None,
+        max_message_size: Optional[int] = None,
+        ping_interval: Optional[Seconds] = None,
+        pong_timeout: Optional[Seconds] = None,
+        send_timeout: Optional[Seconds] = None,
+        close_timeout: Optional[Seconds] = None,
+        send_buffer_limit: Optional[int] = None,
+        tcp_nodelay: Optional[bool] = None,
+        auto_reconnect: Any = None,
+        queue: "Optional[EventQueue]" = None,
+        ignore_ssl_errors: Any = None,
+        ssl_config: Optional[Mapping[str, Any]] = None,
+        ca_certificates: Any = None,
+        ca_certificates_file: Any = None,
+        ca_certificates_only: Optional[bool] = None,
+        pinned_sha256: Any = None,
+        tls_min_version: Optional[str] = None,
+        options: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        opts = build_options(
+            headers=headers,
+            timeout=timeout,
+            subprotocols=subprotocols,
+            max_message_size=max_message_size,
+            ping_interval=ping_interval,
+            pong_timeout=pong_timeout,
+            send_timeout=send_timeout,
+            close_timeout=close_timeout,
+            send_buffer_limit=send_buffer_limit,
+            tcp_nodelay=tcp_nodelay,
+            auto_reconnect=auto_reconnect,
+            queue=None if queue is None else queue.number,
+            ignore_ssl_errors=ignore_ssl_errors,
+            ssl_config=ssl_config,
+            ca_certificates=ca_certificates,
+            ca_certificates_file=ca_certificates_file,
+            ca_certificates_only=ca_certificates_only,
+            pinned_sha256=pinned_sha256,
+            tls_min_version=tls_min_version,
+            options=options,
+        )
+        self._setup(url, queue)
+        rc = lib.ws_open(_url_bytes(url), None if opts is None else opts.encode("utf-8"))
+        if rc < 0:
+            raise_last(rc)
+        self._sock = rc
+
+    @classmethod
+    def open_async(cls, url: str, **kwargs: Any) -> "WebSocket":
+        """Start connecting in the background and return at once
+        (``ws_open_async``); takes the same keyword arguments as the
+        constructor.
+
+        URL and options are checked now (a bad one raises here). With a
+        ``queue`` the outcome arrives as events: OPEN, or ERROR then CLOSE.
+        Without one, :meth:`recv` waits for the connection (within its
+        timeout) and raises the connection error if it failed; :meth:`send`
+        raises :class:`NotOpen` until the connection is open.
+        """
+        queue = kwargs.pop("queue", None)
+        opts = build_options(queue=None if queue is None else queue.number, **kwargs)
+        self = cls.__new__(cls)
+        self._setup(url, queue)
+        rc = lib.ws_open_async(_url_bytes(url), None if opts is None else opts.encode("utf-8"))
+        if rc < 0:
+            raise_last(rc)
+        self._sock = rc
+        return self
+
+    def _setup(self, url: str, queue: "Optional[EventQueue]") -> None:
+        self.url = url
+        # Holding the queue keeps it alive while this socket delivers to it.
+        self._queue = queue
+        self._read_lock = threading.Lock()
+        self._close_lock = threading.Lock()
+        self._closed = False
+        # Set while close() runs: a concurrent call that finds the number
+        # already released reports ConnectionClosed, not BadSocket.
+        self._closing = False
+        self._final_close: Tuple[Optional[int], str] = (None, "")
+
+    # --- identity -----------------------------------------------------------
+
+    @property
+    def socket(self) -> int:
+        """The library's socket number (0 before connecting or after close)."""
+        return 0 if self._closed else self._sock
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return f"<wsclient.WebSocket {self.url!r} closed>"
+        try:
+            st = self.state.name.lower()
+        except WebSocketError:
+            st = "?"
+        return f"<wsclient.WebSocket #{self._sock} {self.url!r} {st}>"
+
+    def _s(self) -> int:
+        if self._closed:
+            raise ConnectionClosed(_lib.WS_E_CLOSED, f"socket {self._sock} was closed by close()",
+                                   *self._final_close)
+        return self._sock
+
+    def _fail(self, rc: int) -> "None":
+        """Raise for a failed call; a number released by a concurrent close()
+        is reported as ConnectionClosed rather than BadSocket."""
+        code, msg = _lib.last_error()
+        if rc == _lib.WS_ERROR and code == _lib.WS_E_BAD_SOCKET and (self._closing or self._closed):
+            raise ConnectionClosed(_lib.WS_E_CLOSED, f"socket {self._sock} was closed by close()",
+                                   *self._final_close)
+        if rc == _lib.WS_ERROR and code == _lib.WS_E_CLOSED:
+            raise ConnectionClosed(code, msg, *self._close_readback())
+        raise_last_code(rc, code, msg)
+
+    # --- sending --------------------------------------------------------------
+
+    def send(self, message: Union[Message, bytearray, memoryview], *, more: bool = False) -> None:
+        """Send one message: ``str`` as a text message (UTF-8), bytes-like as
+        a binary message. Returns when the whole message is handed to the
+        kernel (with ``more=True``: when it is queued; a later send without
+        it, or :meth:`flush`, puts everything queued on the wire together).
+
+        Raises :class:`WebSocketTimeout` when ``send_timeout`` expired (see
+        its ``pending``), :class:`ConnectionClosed` after a close,
+        :class:`NotOpen` while still connecting.
+        """
+        if isinstance(message, str):
+            data, kind = message.encode("utf-8", "surrogatepass"), _lib.WS_TEXT
+        else:
+            data, kind = _to_bytes(message, "message"), _lib.WS_BINARY
+        if more:
+            kind |= _lib.WS_MORE
+        rc = lib.ws_write(self._s(), data, len(data), kind)
+        if rc != _lib.WS_OK:
+            self._fail(rc)
+
+    def send_many(self, messages: Iterable[Union[Message, bytearray, memoryview]],
+                  *, timeout: Optional[float] = None) -> int:
+        """Send several messages with as few system calls as possible: each is
+        queued (WS_MORE), then everything is flushed once. Returns how many
+        were sent. ``timeout`` (seconds, None: no limit) bounds the flush; on
+        expiry :class:`WebSocketTimeout` (pending) is raised and the rest goes
+        out with later calls on this socket."""
+        n = 0
+        for m in messages:
+            self.send(m, more=True)
+            n += 1
+        self.flush(timeout)
+        return n
+
+    def flush(self, timeout: Optional[float] = None) -> None:
+        """Send everything queued by ``send(..., more=True)`` (``ws_flush``).
+        ``timeout`` in seconds; None waits as long as needed, 0 sends only
+        what the kernel takes now."""
+        rc = lib.ws_flush(self._s(), _lib.timeout_ms(timeout))
+        if rc != _lib.WS_OK:
+            self._fail(rc)
+
+    def ping(self, payload: Union[str, bytes] = b"") -> None:
+        """Send a ping (at most 125 bytes of payload). The round trip appears
+        in :meth:`info` (``last_rtt``) and, with a queue, as a PONG event."""
+        data = payload.encode("utf-8") if isinstance(payload, str) else _to_bytes(payload, "payload")
+        rc = lib.ws_ping(self._s(), data, len(data))
+        if rc != _lib.WS_OK:
+            self._fail(rc)
+
+    # --- receiving -------------------------------------------------------------
+
+    def recv(self, timeout: Optional[float] = None) -> Message:
+        """Receive the next message: ``str`` for text, ``bytes`` for binary.
+
+        ``timeout`` in seconds: None waits forever, 0 only takes what has
+        already arrived. On expiry :class:`WebSocketTimeout` is raised and
+        nothing is lost (a partly received message is completed by the next
+        call). When the server has closed the connection,
+        :class:`ConnectionClosed` is raised with its ``close_code`` and
+        ``close_reason``; after a failure, the failure's exception.
+        """
+        data = ctypes.c_void_p()
+        n = ctypes.c_size_t()
+        kind = ctypes.c_int()
+        # The message is lent by the library until the next read on this
+        # socket: one reader at a time, and it is copied before the lock is
+        # released.
+        with self._read_lock:
+            rc = lib.ws_read(self._s(), ctypes.byref(data), ctypes.byref(n), ctypes.byref(kind),
+                             _lib.timeout_ms(timeout))
+            if rc == _lib.WS_OK:
+                raw = ctypes.string_at(data.value, n.value) if n.value and data.value else b""
+                return raw.decode("utf-8") if kind.value == _lib.WS_TEXT else raw
+            if rc == _lib.WS_CLOSED:
+                code, reason = self._close_readback()
+                raise ConnectionClosed(
+                    _lib.WS_E_CLOSED,
+                    f"the connection is closed (close code {code}{', ' + repr(reason) if reason else ''})",
+                    code,
+                    reason,
+                )
+            self._fail(rc)
+            raise AssertionError("unreachable")  # pragma: no cover
+
+    def __iter__(self) -> Iterator[Message]:
+        """Iterate over received messages until the connection is closed
+        (normally: the iteration ends; a failure raises its exception)."""
+        while True:
+            try:
+                yield self.recv()
+            except ConnectionClosed as e:
+                if type(e) is ConnectionClosed:
+                    return
+                raise
+
+    # --- closing -----------------------------------------------------------------
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection (close frame with `code` and `reason`, wait up
+        to ``close_timeout`` for the server) and release the socket number.
+        Idempotent. An invalid code or a reason over 123 UTF-8 bytes raises
+        :class:`InvalidArgument` and leaves the connection open."""
+        with self._close_lock:
+            if self._closed or not self._sock:
+                return
+            # What the server sent so far, kept for close_code/close_reason
+            # after the number is released.
+            try:
+                final = self._close_readback()
+            except WebSocketError:
+                final = (None, "")
+            self._closing = True
+            rc = lib.ws_close(self._sock, int(code), reason.encode("utf-8", "surrogatepass"))
+            if rc != _lib.WS_OK:
+                c, msg = _lib.last_error()
+                if c != _lib.WS_E_BAD_SOCKET:
+                    self._closing = False
+                    raise make_error(c, msg)
+            self._final_close = final
+            self._closed = True
+
+    def __enter__(self) -> "WebSocket":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # Like socket.socket: a forgotten connection is closed, with a
+        # ResourceWarning so the leak can be found.
+        if getattr(self, "_sock", 0) and not getattr(self, "_closed", True):
+            try:
+                warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self, stacklevel=2)
+                self.close(1001)
+            except Exception:  # noqa: BLE001 - interpreter shutdown, library gone
+                pass
+
+    def reconnect(self, *, background: bool = False) -> None:
+        """Connect this socket number again with the same URL and options
+        (``ws_reconnect``); a live connection is closed with 1001 first. With
+        ``background=True`` return at once (outcome as events)."""
+        rc = lib.ws_reconnect(self._s(), 1 if background else 0)
+        if rc != _lib.WS_OK:
+            self._fail(rc)
+
+    # --- state and readback ----------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """CONNECTING, OPEN, CLOSING or CLOSED (CLOSED after close())."""
+        if self._closed:
+            return State.CLOSED
+        rc = lib.ws_state(self._sock)
+        if rc < 0:
+            self._fail(rc)
+        return State(rc)
+
+    @property
+    def is_open(self) -> bool:
+        """True while the connection is open."""
+        try:
+            return self.state == State.OPEN
+        except WebSocketError:
+            return False
+
+    @property
+    def closed(self) -> bool:
+        """True once close() was called."""
+        return self._closed
+
+    def info(self) -> Info:
+        """State, close details and statistics (``ws_get_info``)."""
+        raw = _lib.WsInfo()
+        rc = lib.ws_get_info(self._s(), ctypes.byref(raw), ctypes.sizeof(raw))
+        if rc != _lib.WS_OK:
+            self._fail(rc)
+        return Info(
+            state=State(raw.state),
+            http_status=raw.http_status,
+            closed_by=ClosedBy(raw.closed_by),
+            close_code_sent=raw.close_code_sent,
+            close_code_received=raw.close_code_received,
+            clean=bool(raw.clean),
+            reconnects=raw.reconnects,
+            reason_sent=raw.reason_sent.decode("utf-8", "replace"),
+            reason_received=raw.reason_received.decode("utf-8", "replace"),
+            pings_sent=raw.pings_sent,
+            pongs_received=raw.pongs_received,
+            last_rtt_us=raw.last_rtt_us,
+            messages_sent=raw.messages_sent,
+            messages_received=raw.messages_received,
+            bytes_sent=raw.bytes_sent,
+            bytes_received=raw.bytes_received,
+        )
+
+    def _string(self, value: Optional[bytes]) -> Optional[str]:
+        return None if value is None else value.decode("utf-8", "replace")
+
+    @property
+    def http_status(self) -> int:
+        """HTTP status of the upgrade response (101)."""
+        rc = lib.ws_http_status(self._s())
+        if rc < 0:
+            self._fail(rc)
+        return rc
+
+    @property
+    def subprotocol(self) -> str:
+        """The subprotocol the server selected ("" if none)."""
+        v = lib.ws_subprotocol(self._s())
+        if v is None:
+            self._fail(_lib.WS_ERROR)
+        return v.decode("utf-8", "replace")
+
+    def response_header(self, name: str) -> Optional[str]:
+        """A header of the upgrade response by case-insensitive name (several
+        joined with ", "), or None if the server did not send it."""
+        v = lib.ws_response_header(self._s(), name.encode("utf-8"))
+        if v is None:
+            code, msg = _lib.last_error()
+            if code != _lib.WS_E_OK:
+                self._fail(_lib.WS_ERROR)
+            return None
+        return v.decode("utf-8", "replace")
+
+    @property
+    def response_headers(self) -> List[Tuple[str, str]]:
+        """All headers of the upgrade response as (name, value) pairs, in the
+        order the server sent them."""
+        v = lib.ws_response_headers(self._s())
+        if v is None:
+            self._fail(_lib.WS_ERROR)
+        out: List[Tuple[str, str]] = []
+        for line in v.decode("utf-8", "replace").split("\r\n"):
+            if not line:
+                continue
+            name, _, value = line.partition(":")
+            out.append((name.strip(), value.strip()))
+        return out
+
+    def _close_readback(self) -> Tuple[Optional[int], str]:
+        code = lib.ws_close_code(self._sock)
+        if code < 0:
+            return None, ""
+        reason = lib.ws_close_reason(self._sock)
+        return (code or None), ("" if reason is None else reason.decode("utf-8", "replace"))
+
+    @property
+    def close_code(self) -> Optional[int]:
+        """The close code the server sent: None while none arrived, 1005 for
+        a close frame without code, 1006 when the connection ended without
+        one. Still readable after close()."""
+        if self._closed:
+            return self._final_close[0]
+        return self._close_readback()[0]
+
+    @property
+    def close_reason(self) -> str:
+        """The close reason the server sent ("" if none)."""
+        if self._closed:
+            return self._final_close[1]
+        return self._close_readback()[1]
+
+
+def raise_last_code(rc: int, code: int, msg: str) -> None:
+    from ._errors import WebSocketTimeout
+
+    if rc == _lib.WS_TIMEOUT:
+        raise WebSocketTimeout(code or _lib.WS_E_TIMEOUT, msg or "timeout")
+    raise make_error(code or _lib.WS_E_INTERNAL, msg or "unknown error")
+
+
+def _url_bytes(url: str) -> bytes:
+    if not isinstance(url, str):
+        raise InvalidArgument(_lib.WS_E_INVALID_ARGUMENT, f"url must be a str, not {type(url).__name__}")
+    return url.encode("utf-8", "surrogatepass")
+
+
+def connect(url: str, **kwargs: Any) -> WebSocket:
+    """``WebSocket(url, **kwargs)``: connect and return the open connection."""
+    return WebSocket(url, **kwargs)
+
+
+__all__ = ["WebSocket", "connect", "State", "ClosedBy", "Info", "BadSocket", "Message"]

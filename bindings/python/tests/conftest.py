@@ -1,0 +1,114 @@
+"""Fixtures: the project's echo server and stdlib mini servers.
+
+The echo server binary is $WSCLIENT_ECHO_SERVER, or wsclient-echo-server
+next to the loaded library (cargo puts both in target/<profile>/). It is
+started on port 0 and prints "LISTENING <port>".
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import wsclient  # noqa: E402
+from miniserver import MiniServer  # noqa: E402
+
+STARTUP_TIMEOUT = 15.0
+
+
+def _echo_binary() -> str:
+    env = os.environ.get("WSCLIENT_ECHO_SERVER")
+    if env:
+        return env
+    cand = Path(wsclient.library_path).resolve().parent / "wsclient-echo-server"
+    if cand.exists():
+        return str(cand)
+    pytest.exit(
+        "wsclient-echo-server not found: set WSCLIENT_ECHO_SERVER "
+        "(cargo build --release --bin wsclient-echo-server)",
+        returncode=2,
+    )
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def echo_url() -> Iterator[str]:
+    """ws://127.0.0.1:<port>/ of an echo server shared by the session."""
+    proc = subprocess.Popen(
+        [_echo_binary(), "--port", "0", "--host", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line: list = []
+    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(STARTUP_TIMEOUT)
+    if not line or not line[0].startswith("LISTENING "):
+        proc.kill()
+        pytest.exit(f"echo server did not start: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}",
+                    returncode=2)
+    port = int(line[0].split()[1])
+    try:
+        yield f"ws://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """A loopback port with nothing listening (bound, then closed)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"ws://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def silent_server() -> Iterator[MiniServer]:
+    """Accepts TCP and never answers."""
+    stop = threading.Event()
+
+    def handler(conn: socket.socket, _req: object) -> None:
+        stop.wait(30)
+
+    srv = MiniServer(handler, upgrade=False)
+    try:
+        yield srv
+    finally:
+        stop.set()
+        srv.close()
+
+
+class Deadline:
+    """A time limit for polling loops in tests."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.end
+
+
+@pytest.fixture
+def deadline() -> "type[Deadline]":
+    return Deadline

@@ -1,0 +1,376 @@
+#!/bin/sh
+# Lua binding tests: scripts run under lua_host against local servers.
+#
+#   tests/lua/run.sh HOST_BINARY MODULE_DIR ECHO_SERVER [TEST...]
+#   tests/lua/run.sh --list
+#
+# HOST_BINARY  lua_host (examples-c/lua_host.c)
+# MODULE_DIR   the directory holding websocket.so
+# ECHO_SERVER  wsclient-echo-server
+# TEST...      names from --list (default: all). ctest runs one per test.
+#
+# Servers: one wsclient-echo-server per run, plus tests/lua/mock_server.py
+# (Python 3, stdlib only; $PYTHON, default python3) for misbehaviour. All
+# on 127.0.0.1, ports picked by the servers (port 0). Every host run has
+# its own -t limit and an outer `timeout`; servers are killed by PID.
+#
+# Exit status: 0 when every selected test passed, 1 otherwise, 2 on usage.
+set -u
+
+TESTS="nodemcu_echo qsys_ping qsys_headers nodemcu_reuse binary_large
+refused_nodemcu refused_qsys bad_url_nodemcu bad_url_qsys
+connect_timeout_nodemcu connect_timeout_qsys server_close_nodemcu
+server_close_qsys server_drop upgrade_rejected bad_accept health_check
+gc gc_teardown timers handler_error time_limit misuse plain_lua"
+
+if [ "${1:-}" = "--list" ]; then
+    for t in $TESTS; do echo "$t"; done
+    exit 0
+fi
+if [ $# -lt 3 ]; then
+    sed -n '2,19p' "$0" >&2
+    exit 2
+fi
+HOST=$1
+MODDIR=$2
+ECHO=$3
+shift 3
+[ $# -gt 0 ] && TESTS="$*"
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+EXAMPLES="$REPO/examples-lua"
+PY=${PYTHON:-python3}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/wsclient-lua.XXXXXX") || exit 2
+PIDS=""
+
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    for p in $PIDS; do wait "$p" 2>/dev/null; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 3' INT TERM
+
+# start_server NAME COMMAND...: runs COMMAND, waits for "LISTENING <port>",
+# sets PORT_<NAME> and OUT_<NAME> (its stdout file).
+start_server() {
+    name=$1
+    shift
+    "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    pid=$!
+    PIDS="$PIDS $pid"
+    i=0
+    port=
+    while [ $i -lt 150 ]; do
+        port=$(sed -n 's/^LISTENING \([0-9][0-9]*\)$/\1/p' "$WORK/$name.out")
+        [ -n "$port" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if [ -z "$port" ]; then
+        echo "FAIL: server $name ($*) did not start" >&2
+        cat "$WORK/$name.err" >&2
+        return 1
+    fi
+    eval "PORT_$name=$port"
+    eval "OUT_$name=\$WORK/$name.out"
+}
+
+mock() { # mock NAME MODE [ARGS...]
+    n=$1
+    shift
+    start_server "$n" "$PY" "$HERE/mock_server.py" "$@"
+}
+
+free_port() { # a loopback port with nothing listening
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+ECHO_PORT=
+echo_url() {
+    if [ -z "$ECHO_PORT" ]; then
+        start_server echo "$ECHO" --port 0 --host 127.0.0.1 || return 1
+        ECHO_PORT=$PORT_echo
+    fi
+    URL="ws://127.0.0.1:$ECHO_PORT/"
+}
+
+# host EXPECTED_EXIT [host options...] SCRIPT: runs the host (its own -t 20
+# limit unless given, and an outer 40 s timeout); stdout in $WORK/out.
+host() {
+    want=$1
+    shift
+    echo "+ lua_host -m $MODDIR $*" >&2
+    timeout --kill-after=5 40 "$HOST" -m "$MODDIR" "$@" >"$WORK/out" 2>"$WORK/err"
+    got=$?
+    echo "--- stdout" >&2; cat "$WORK/out" >&2
+    if [ -s "$WORK/err" ]; then echo "--- stderr" >&2; cat "$WORK/err" >&2; fi
+    if [ "$got" -ne "$want" ]; then
+        echo "FAIL: exit status $got, expected $want" >&2
+        FAILED=1
+    fi
+}
+
+# TEXT may spell tabs as \t (printf %b).
+line() { # the whole line TEXT is in stdout
+    text=$(printf '%b' "$1")
+    if ! grep -F -x -q -e "$text" "$WORK/out"; then
+        echo "FAIL: stdout lacks the line: $1" >&2
+        FAILED=1
+    fi
+}
+has() { # stdout contains TEXT
+    text=$(printf '%b' "$1")
+    if ! grep -F -q -e "$text" "$WORK/out"; then
+        echo "FAIL: stdout lacks: $1" >&2
+        FAILED=1
+    fi
+}
+err_has() {
+    if ! grep -F -q -e "$1" "$WORK/err"; then
+        echo "FAIL: stderr lacks: $1" >&2
+        FAILED=1
+    fi
+}
+no_err() {
+    if [ -s "$WORK/err" ]; then
+        echo "FAIL: unexpected stderr" >&2
+        FAILED=1
+    fi
+}
+
+# --- the tests ---------------------------------------------------------------------
+
+t_nodemcu_echo() { # the NodeMCU seed example, unchanged but for the URL
+    echo_url || return 1
+    host 0 -t 20 -D "URL=$URL" "$EXAMPLES/nodemcu_echo.lua"
+    line 'got ws connection'
+    line 'got message:\thello!\t1'
+    line 'connection closed\t0'
+    no_err
+}
+
+t_qsys_ping() { # the Q-SYS ping timer example: pings every 0.2 s, closes after 3 pongs
+    echo_url || return 1
+    host 0 -t 20 -D HOST=127.0.0.1 -D "PORT=$ECHO_PORT" -D PING_SECONDS=0.2 -D PONGS=3 \
+        "$EXAMPLES/qsys_ping.lua"
+    line 'Connected'
+    line 'Data\tHey!'
+    line 'Pong\t3'
+    line 'closed'
+    no_err
+}
+
+t_qsys_headers() { # the Q-SYS Connect example with headers
+    echo_url || return 1
+    host 0 -D HOST=127.0.0.1 -D "PORT=$ECHO_PORT" "$EXAMPLES/qsys_connect_headers.lua"
+    line 'Connected'
+    line 'Data\tHey!'
+    line 'closed'
+}
+
+t_nodemcu_reuse() {
+    echo_url || return 1
+    host 0 -D "URL=$URL" "$HERE/nodemcu_reuse.lua"
+    line 'got\tround 3'
+    line 'closed\t3\t0'
+}
+
+t_binary_large() {
+    echo_url || return 1
+    host 0 -D "URL=$URL" -D HOST=127.0.0.1 -D "PORT=$ECHO_PORT" "$HERE/binary_large.lua"
+    line 'nodemcu binary ok\t1048576'
+    line 'nodemcu text ok\t1048576'
+    line 'qsys binary ok\t1048576'
+}
+
+t_refused_nodemcu() { # -(100 + WS_E_CONNECT)
+    p=$(free_port)
+    host 0 -D "URL=ws://127.0.0.1:$p/" -D EXPECT=-106 "$HERE/nodemcu_status.lua"
+    line 'connect returned'
+    has 'close\t-106\t1006\tconnect 127.0.0.1:'
+    has 'connection refused'
+}
+
+t_refused_qsys() {
+    p=$(free_port)
+    host 0 -D HOST=127.0.0.1 -D "PORT=$p" "$HERE/qsys_status.lua"
+    has 'connection refused'
+    has 'WS_E_CONNECT'
+    line 'closed\t1006\t'
+}
+
+t_bad_url_nodemcu() { # NodeMCU's URL statuses -1, -3, -4
+    for case in 'http://127.0.0.1/ -1' 'ws://127.0.0.1:99999/ -3' 'ws://127.0.0.1:0/ -3' 'ws://:80/ -4' 'nonsense -1'; do
+        set -- $case
+        host 0 -D "URL=$1" -D "EXPECT=$2" "$HERE/nodemcu_status.lua"
+        has "close	$2	0	invalid URL"
+        line 'connect returned'
+    done
+}
+
+t_bad_url_qsys() {
+    host 0 -D PROTOCOL=http -D HOST=127.0.0.1 -D PORT=80 "$HERE/qsys_status.lua"
+    has 'unsupported scheme "http"'
+    has 'WS_E_UNSUPPORTED_SCHEME'
+    line 'closed\t0\t'
+    host 0 -D HOST=127.0.0.1 -D PORT=99999 "$HERE/qsys_status.lua"
+    has 'WS_E_INVALID_URL'
+}
+
+t_connect_timeout_nodemcu() { # a server that accepts TCP and never answers: -18
+    mock silent silent || return 1
+    host 0 -D "URL=ws://127.0.0.1:$PORT_silent/" -D TIMEOUT_MS=500 -D EXPECT=-18 "$HERE/nodemcu_status.lua"
+    has 'close\t-18\t1006'
+}
+
+t_connect_timeout_qsys() {
+    mock silent silent || return 1
+    host 0 -D HOST=127.0.0.1 -D "PORT=$PORT_silent" -D TIMEOUT_MS=500 "$HERE/qsys_status.lua"
+    has 'WS_E_TIMEOUT'
+    line 'closed\t1006\t'
+}
+
+t_server_close_nodemcu() { # the server closes with 4001: -6, code and reason follow
+    mock close close 4001 'bye now' || return 1
+    host 0 -D "URL=ws://127.0.0.1:$PORT_close/" -D SEND=hello -D EXPECT=-6 "$HERE/nodemcu_status.lua"
+    line 'connected'
+    line 'close\t-6\t4001\tbye now'
+}
+
+t_server_close_qsys() {
+    mock close close 4002 maintenance || return 1
+    host 0 -D HOST=127.0.0.1 -D "PORT=$PORT_close" -D SEND=hello "$HERE/qsys_status.lua"
+    line 'Connected'
+    line 'closed\t4002\tmaintenance'
+    if grep -q '^Error' "$WORK/out"; then echo "FAIL: Error called for a clean server close" >&2; FAILED=1; fi
+}
+
+t_server_drop() { # TCP dropped without a close frame: -(100 + WS_E_CONNECTION_LOST)
+    mock drop drop || return 1
+    host 0 -D "URL=ws://127.0.0.1:$PORT_drop/" -D SEND=hello -D EXPECT=-122 "$HERE/nodemcu_status.lua"
+    has 'close\t-122\t1006\tconnection lost'
+}
+
+t_upgrade_rejected() { # HTTP 403: -17
+    mock reject reject 403 || return 1
+    host 0 -D "URL=ws://127.0.0.1:$PORT_reject/" -D EXPECT=-17 "$HERE/nodemcu_status.lua"
+    has 'HTTP 403'
+}
+
+t_bad_accept() { # wrong Sec-WebSocket-Accept: -7
+    mock badaccept badaccept || return 1
+    host 0 -D "URL=ws://127.0.0.1:$PORT_badaccept/" -D EXPECT=-7 "$HERE/nodemcu_status.lua"
+    has 'close\t-7\t'
+}
+
+t_health_check() { # no pong within pongTimeout after a keepalive ping: -19
+    mock stall stall || return 1
+    host 0 -D "URL=ws://127.0.0.1:$PORT_stall/" -D PING_MS=200 -D PONG_MS=300 -D EXPECT=-19 \
+        "$HERE/nodemcu_status.lua"
+    line 'connected'
+    has 'close\t-19\t1006'
+}
+
+t_gc() {
+    echo_url || return 1
+    host 0 -D "URL=$URL" "$HERE/gc.lua"
+    line 'idle clients collected'
+    line 'got\tstill here'
+    line 'after close: clients\t0\tactive\t0'
+    no_err
+}
+
+t_gc_teardown() { # lua_close() closes the open socket with 1001
+    mock record record || return 1
+    host 0 -D "URL=ws://127.0.0.1:$PORT_record/" "$HERE/gc_teardown.lua"
+    line 'connected'
+    i=0
+    while [ $i -lt 50 ] && ! grep -q '^CLIENT-CLOSE' "$OUT_record"; do sleep 0.1; i=$((i + 1)); done
+    if ! grep -q '^CLIENT-CLOSE 1001' "$OUT_record"; then
+        echo "FAIL: the server did not receive close code 1001:" >&2
+        cat "$OUT_record" >&2
+        FAILED=1
+    fi
+}
+
+t_timers() {
+    host 0 "$HERE/timers.lua"
+    line 'once'
+    line 'tick 3'
+    line 'call after'
+    line 'repeat done'
+    line 'timers ok'
+    no_err
+}
+
+t_handler_error() { # reported, the loop goes on, exit status 1
+    echo_url || return 1
+    host 1 -D "URL=$URL" "$HERE/handler_error.lua"
+    err_has 'lua_host: error in handler:'
+    err_has 'boom in receive'
+    line 'close still runs\t0'
+}
+
+t_time_limit() { # a script that never goes idle: the -t limit, status 124
+    host 124 -t 1 "$HERE/forever.lua"
+    line 'running'
+    err_has 'time limit of 1 s reached'
+}
+
+t_misuse() {
+    host 0 "$HERE/misuse.lua"
+    line 'reentry refused'
+    line 'misuse ok\twebsocket\t-18\t-106'
+}
+
+t_plain_lua() { # the module without the host: require + websocket.run()
+    LUA=$(command -v lua5.4 || command -v lua)
+    if [ -z "$LUA" ]; then
+        echo "SKIP: no lua5.4 interpreter" >&2
+        return 0
+    fi
+    echo_url || return 1
+    # A sanitized module (WSCLIENT_LUA_SANITIZE) needs its runtimes loaded
+    # first into the uninstrumented interpreter.
+    preload=$(ldd "$MODDIR/websocket.so" 2>/dev/null | sed -n 's/^[[:space:]]*lib\(asan\|ubsan\)\.so[^ ]* => \([^ ]*\) .*/\2/p' | tr '\n' ' ')
+    echo "+ $LUA (LUA_CPATH=$MODDIR/?.so${preload:+, LD_PRELOAD=$preload}) nodemcu_echo.lua + websocket.run" >&2
+    LD_PRELOAD="$preload" ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+    LUA_CPATH="$MODDIR/?.so;;" URL="$URL" timeout 30 "$LUA" -e '
+        websocket = require "websocket"
+        URL = os.getenv "URL"
+        dofile(arg[0])
+        assert(websocket.run(10000), "run timed out")
+        print("run done", websocket.stats().active)' "$EXAMPLES/nodemcu_echo.lua" >"$WORK/out" 2>"$WORK/err"
+    rc=$?
+    cat "$WORK/out" "$WORK/err" >&2
+    [ $rc -eq 0 ] || { echo "FAIL: exit status $rc" >&2; FAILED=1; }
+    line 'got message:\thello!\t1'
+    line 'connection closed\t0'
+    line 'run done\t0'
+}
+
+# --- run ------------------------------------------------------------------------------
+
+if [ ! -x "$HOST" ]; then echo "run.sh: $HOST is not executable" >&2; exit 2; fi
+if [ ! -f "$MODDIR/websocket.so" ]; then echo "run.sh: no websocket.so in $MODDIR" >&2; exit 2; fi
+failures=0
+for t in $TESTS; do
+    if ! command -v "t_$t" >/dev/null 2>&1; then
+        echo "run.sh: unknown test $t (see --list)" >&2
+        exit 2
+    fi
+    echo "=== $t" >&2
+    FAILED=0
+    "t_$t" || FAILED=1
+    if [ $FAILED -eq 0 ]; then
+        echo "PASS $t" >&2
+    else
+        echo "FAIL $t" >&2
+        failures=$((failures + 1))
+    fi
+done
+echo "run.sh: $failures failed" >&2
+[ $failures -eq 0 ]
