@@ -124,7 +124,7 @@ fn upgrade(mut t: Transport, target: &Target, opts: &Options, deadline: Option<I
     let peer = target.peer();
     let io_err = |stage: &str, e: io::Error| {
         if e.kind() == io::ErrorKind::TimedOut {
-            timeout_err(opts, &format!("{stage} {peer}"))
+            timeout_err(opts, &format!("the upgrade with {peer} ({stage} the server)"))
         } else if let Some(tls_err) = tls::post_handshake_error(&format!("{stage} {peer}"), &e, opts) {
             tls_err
         } else {

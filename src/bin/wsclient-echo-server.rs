@@ -153,6 +153,8 @@ fn serve_inner(stream: TcpStream, config: WebSocketConfig) -> Result<(), String>
 
 /// Selects the first subprotocol the client offered (echo servers commonly
 /// accept any protocol); sends none when none was offered.
+// The signature is tungstenite's handshake Callback; its error type is theirs.
+#[allow(clippy::result_large_err)]
 fn select_subprotocol(
     req: &Request,
     mut resp: Response,
@@ -228,6 +230,13 @@ fn echo_loop(ws: &mut WebSocket<TcpStream>) -> Result<(), String> {
             Err(e) if normal_end(&e) => return Ok(()),
             Err(e) => return Err(format!("write: {e}")),
         };
+        // The client's close frame arrived and our reply is out: close TCP
+        // now (dropping the stream), without waiting for the client to do
+        // it. The server closes first (RFC 6455 section 7.1.1), and a
+        // client that waits for that must not wait for its close timeout.
+        if !ws.can_read() && !want_write {
+            return Ok(());
+        }
         let mut events = 0;
         if pending <= MAX_PENDING {
             events |= libc::POLLIN;
