@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The whole test suite, for a fresh Debian 12 machine with a Rust toolchain.
+# Installs what it needs (cmake, nginx, Lua 5.4, Python venv, ...), then:
+#   1. cargo fmt --check, cargo clippy -D warnings
+#   2. cargo test: unit tests, the header drift check, the Rust suites through
+#      the C ABI (api, misuse, exports, memory, events, TLS with nginx)
+#   3. CMake build + ctest: C tests under ASan/UBSan, examples, header as
+#      C99/C++, static linking, install + find_package/pkg-config consumers,
+#      Lua binding and lua_host scripts
+#   4. the Python binding's pytest suite
+#   5. interop with a Python `websockets` server
+#   6. Autobahn|Testsuite (must score FAILED=0)
+#   7. the shared benchmark's self-test for our bench client
+# Set WSCLIENT_SKIP="autobahn bench" (space-separated step names) to skip steps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+. scripts/lib.sh
+ensure_rust
+ensure_packages build-essential cmake pkg-config libssl-dev liblua5.4-dev lua5.4 python3-venv python3-pip
+sh tests/nginx/ensure-nginx.sh >&2
+
+BUILD=${WSCLIENT_BUILD_DIR:-build}
+SHARED=${WSCLIENT_SHARED_DIR:-$ROOT/../shared}
+export WSCLIENT_REQUIRE_NGINX=1
+failed=()
+skip() { [[ " ${WSCLIENT_SKIP:-} " == *" $1 "* ]]; }
+step() {
+  local name=$1; shift
+  if skip "$name"; then echo "== $name: skipped"; return 0; fi
+  echo "== $name"
+  local t0=$SECONDS
+  if "$@"; then echo "== $name: ok ($((SECONDS - t0)) s)"; else echo "== $name: FAILED ($((SECONDS - t0)) s)"; failed+=("$name"); fi
+}
+
+cmake_all() {
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release &&
+    cmake --build "$BUILD" -j2 &&
+    ctest --test-dir "$BUILD" --output-on-failure -j2
+}
+REL="$BUILD/cargo/release"
+
+step fmt cargo fmt --check
+step clippy cargo clippy --all-targets --locked -- -D warnings
+step cargo-test cargo test --locked --no-fail-fast
+step cmake-ctest cmake_all
+step python env WSCLIENT_LIBRARY="$ROOT/$REL/libwsclient.so" WSCLIENT_ECHO_SERVER="$ROOT/$REL/wsclient-echo-server" \
+  bash bindings/python/run-tests.sh
+step interop bash tests/interop/run.sh "$BUILD/wsclient-interop-client"
+step autobahn env WSCLIENT_SHARED_DIR="$SHARED" bash scripts/autobahn.sh "$BUILD/wsclient-autobahn"
+step bench env BENCH_SKIP_SETUP=1 "$SHARED/bench/run.sh" --selftest --clients wsclient --add-client "wsclient=$ROOT/$BUILD/wsclient-bench"
+
+if ((${#failed[@]})); then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "all test steps passed"
