@@ -454,7 +454,9 @@ int ws_open_async(const char *url, const char *options);
 // whole, in order, by later calls on this socket (do not resend).
 //
 // Errors: WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT, WS_E_CLOSED (a close frame
-// was sent or received), WS_E_IO, WS_E_TIMEOUT, WS_E_PENDING.
+// was sent or received), WS_E_NOT_OPEN (connecting or reconnecting),
+// WS_E_HEALTH_CHECK (the keepalive declared the server dead), WS_E_IO,
+// WS_E_TIMEOUT, WS_E_PENDING.
 //
 // Blocking: while the kernel's send buffer is full, up to "sendTimeout" (no
 // limit by default). Never waits for a reader blocked in ws_read.
@@ -499,8 +501,9 @@ int ws_flush(int socket, int timeout_ms);
 //
 // Errors: WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT (data or len NULL),
 // WS_E_PROTOCOL, WS_E_INVALID_UTF8, WS_E_MESSAGE_TOO_BIG (the connection was
-// failed with close code 1002, 1007, 1009), WS_E_CONNECTION_LOST, WS_E_IO,
-// WS_E_TIMEOUT. After an error other than a timeout every later read
+// failed with close code 1002, 1007, 1009), WS_E_CONNECTION_LOST,
+// WS_E_HEALTH_CHECK (see "pingInterval"), WS_E_NOT_OPEN (an async open or
+// reconnect failed; the message has the cause), WS_E_IO, WS_E_TIMEOUT. After an error other than a timeout every later read
 // returns the same error; call ws_close().
 //
 // Blocking: up to `timeout_ms`. ws_close() on another thread wakes it: it
@@ -509,7 +512,11 @@ int ws_flush(int socket, int timeout_ms);
 // Threads: any thread; readers of one socket take turns. Writers on other
 // threads are never held up by a blocked reader. Use one reading thread per
 // socket if it relies on the lent pointer.
-int ws_read(int socket, const void **data, size_t *len, int *type, int timeout_ms);
+int ws_read(int socket,
+            const void **data,
+            size_t *len,
+            int *type,
+            int timeout_ms);
 
 // Receive the next message into the caller's buffer.
 //

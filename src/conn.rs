@@ -903,6 +903,7 @@ impl Conn {
             }
             st.pings.push_back(Ping { payload: payload.clone(), sent_us: now, internal: true });
             st.ka_sent_us = Some(now);
+            st.pings_sent += 1;
             payload
         };
         self.send_control(OP_PING, &ping);

@@ -128,23 +128,19 @@ pub(crate) const QUEUE_HIGH_WATER: usize = 64 << 20;
 
 impl Queue {
     pub fn push(&self, ev: Ev) {
-        let cb = {
-            let mut q = self.inner.lock();
-            if q.destroyed {
-                return;
+        let mut q = self.inner.lock();
+        if q.destroyed {
+            return;
+        }
+        match q.callback {
+            // handed over under the queue lock, so that a callback set
+            // meanwhile sees the waiting events first, in order
+            Some(cb) => dispatch(cb, ev),
+            None => {
+                q.bytes += ev.len;
+                q.events.push_back(ev);
+                self.cv.notify_one();
             }
-            match q.callback {
-                Some(cb) => Some(cb),
-                None => {
-                    q.bytes += ev.len;
-                    q.events.push_back(ev);
-                    self.cv.notify_one();
-                    return;
-                }
-            }
-        };
-        if let Some(cb) = cb {
-            dispatch(cb, ev);
         }
     }
 
@@ -183,14 +179,16 @@ impl Queue {
         }
     }
 
-    fn set_callback(&self, cb: Option<Callback>) -> Vec<Ev> {
+    /// Switches delivery; waiting events go to the new callback first, in
+    /// order, before any event pushed later.
+    fn set_callback(&self, cb: Option<Callback>) {
         let mut q = self.inner.lock();
         q.callback = cb;
-        if cb.is_some() {
+        if let Some(cb) = cb {
             q.bytes = 0;
-            q.events.drain(..).collect()
-        } else {
-            Vec::new()
+            for ev in q.events.drain(..) {
+                dispatch(cb, ev);
+            }
         }
     }
 }
@@ -238,13 +236,7 @@ pub fn destroy(id: i32) -> Result<()> {
 }
 
 pub fn set_callback(id: i32, f: Option<CallbackFn>, user: usize) -> Result<()> {
-    let q = get(id)?;
-    let backlog = q.set_callback(f.map(|f| Callback { f, user }));
-    if let Some(f) = f {
-        for ev in backlog {
-            dispatch(Callback { f, user }, ev);
-        }
-    }
+    get(id)?.set_callback(f.map(|f| Callback { f, user }));
     Ok(())
 }
 

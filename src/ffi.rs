@@ -517,7 +517,9 @@ pub extern "C" fn ws_open_async(url: *const c_char, options: *const c_char) -> c
 /// whole, in order, by later calls on this socket (do not resend).
 ///
 /// Errors: WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT, WS_E_CLOSED (a close frame
-/// was sent or received), WS_E_IO, WS_E_TIMEOUT, WS_E_PENDING.
+/// was sent or received), WS_E_NOT_OPEN (connecting or reconnecting),
+/// WS_E_HEALTH_CHECK (the keepalive declared the server dead), WS_E_IO,
+/// WS_E_TIMEOUT, WS_E_PENDING.
 ///
 /// Blocking: while the kernel's send buffer is full, up to "sendTimeout" (no
 /// limit by default). Never waits for a reader blocked in ws_read.
@@ -597,8 +599,9 @@ pub extern "C" fn ws_flush(socket: c_int, timeout_ms: c_int) -> c_int {
 ///
 /// Errors: WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT (data or len NULL),
 /// WS_E_PROTOCOL, WS_E_INVALID_UTF8, WS_E_MESSAGE_TOO_BIG (the connection was
-/// failed with close code 1002, 1007, 1009), WS_E_CONNECTION_LOST, WS_E_IO,
-/// WS_E_TIMEOUT. After an error other than a timeout every later read
+/// failed with close code 1002, 1007, 1009), WS_E_CONNECTION_LOST,
+/// WS_E_HEALTH_CHECK (see "pingInterval"), WS_E_NOT_OPEN (an async open or
+/// reconnect failed; the message has the cause), WS_E_IO, WS_E_TIMEOUT. After an error other than a timeout every later read
 /// returns the same error; call ws_close().
 ///
 /// Blocking: up to `timeout_ms`. ws_close() on another thread wakes it: it
@@ -847,7 +850,7 @@ pub extern "C" fn ws_set_max_sockets(max: c_int) -> c_int {
 /// Threads: any thread; does not block.
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_http_status(socket: c_int) -> c_int {
-    guard::call(|| Ok(registry::get(socket)?.conn_any()?.upgrade.status as c_int))
+    guard::call(|| Ok(registry::get(socket)?.upgrade()?.status as c_int))
 }
 
 /// A header of the upgrade response (Qore's `connect()` result), by
@@ -862,8 +865,8 @@ pub extern "C" fn ws_http_status(socket: c_int) -> c_int {
 pub extern "C" fn ws_response_header(socket: c_int, name: *const c_char) -> *const c_char {
     guard::call_str(|| {
         let name = req_str(name, "name")?;
-        let conn = registry::get(socket)?.conn_any()?;
-        Ok(match conn.upgrade.header(name) {
+        let up = registry::get(socket)?.upgrade()?;
+        Ok(match up.header(name) {
             Some(v) => error::result_str(&v),
             None => std::ptr::null(),
         })
@@ -877,7 +880,7 @@ pub extern "C" fn ws_response_header(socket: c_int, name: *const c_char) -> *con
 /// ws_response_header().
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_response_headers(socket: c_int) -> *const c_char {
-    guard::call_str(|| Ok(error::result_str(&registry::get(socket)?.conn_any()?.upgrade.raw_headers())))
+    guard::call_str(|| Ok(error::result_str(&registry::get(socket)?.upgrade()?.raw_headers())))
 }
 
 /// The subprotocol the server selected from the "subprotocols" offered.
@@ -887,8 +890,8 @@ pub extern "C" fn ws_response_headers(socket: c_int) -> *const c_char {
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_subprotocol(socket: c_int) -> *const c_char {
     guard::call_str(|| {
-        let conn = registry::get(socket)?.conn_any()?;
-        Ok(error::result_str(conn.upgrade.subprotocol.as_deref().unwrap_or("")))
+        let up = registry::get(socket)?.upgrade()?;
+        Ok(error::result_str(up.subprotocol.as_deref().unwrap_or("")))
     })
 }
 
@@ -900,7 +903,7 @@ pub extern "C" fn ws_subprotocol(socket: c_int) -> *const c_char {
 /// Returns: the code; WS_ERROR (-1, WS_E_BAD_SOCKET). Does not block.
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_close_code(socket: c_int) -> c_int {
-    guard::call(|| Ok(registry::get(socket)?.conn_any()?.info().code_rcvd as c_int))
+    guard::call(|| Ok(registry::get(socket)?.close_info()?.code_rcvd as c_int))
 }
 
 /// The close reason the server sent ("" if none).
@@ -909,7 +912,7 @@ pub extern "C" fn ws_close_code(socket: c_int) -> c_int {
 /// ws_response_header().
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_close_reason(socket: c_int) -> *const c_char {
-    guard::call_str(|| Ok(error::result_str(&registry::get(socket)?.conn_any()?.info().reason_rcvd)))
+    guard::call_str(|| Ok(error::result_str(&registry::get(socket)?.close_info()?.reason_rcvd)))
 }
 
 // ---- liveness ------------------------------------------------------------------------

@@ -128,9 +128,8 @@ pub fn conn_or_socket(id: i32) -> Result<std::result::Result<Arc<Conn>, Arc<Sock
 
 /// Publishes (or withdraws, while reconnecting) the socket's connection.
 pub fn set_conn(id: i32, conn: Option<Arc<Conn>>) {
-    if let Some(e) = TABLE.write().map.get_mut(&id) {
-        e.conn = conn;
-    }
+    let old = TABLE.write().map.get_mut(&id).map(|e| std::mem::replace(&mut e.conn, conn));
+    drop(old); // a connection may close its socket when dropped: not under the lock
 }
 
 /// Takes the socket out of the table; the caller drops it outside the lock.

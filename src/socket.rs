@@ -4,9 +4,10 @@
 //! connections (`ws_reconnect`, `"autoReconnect"`), never the reverse.
 #![deny(unsafe_code)]
 
-use crate::conn::{Conn, EndInfo, Owner};
+use crate::conn::{Conn, EndInfo, Info, Owner};
 use crate::error::{Code, Error, Result};
 use crate::events::{ClosedBy, Ev, EvKind, Queue};
+use crate::handshake::Upgrade;
 use crate::options::{Options, Target};
 use crate::{connect, pool, reactor, registry};
 use parking_lot::{Condvar, Mutex};
@@ -37,6 +38,12 @@ struct Slot {
     close_owed: bool,
     /// Connection attempt generation: results of superseded attempts are dropped.
     generation: u64,
+    /// ws_reconnect is replacing the connection: its end must not schedule
+    /// an automatic attempt.
+    replacing: bool,
+    /// What the last connection's upgrade and end looked like, kept for
+    /// readback once the connection itself is released (reconnects).
+    last: Option<(Arc<Upgrade>, Info)>,
     ever_opened: bool,
 }
 
@@ -74,6 +81,8 @@ impl Socket {
                 reconnects: 0,
                 close_owed: event_mode,
                 generation: 0,
+                replacing: false,
+                last: None,
                 ever_opened: false,
             }),
             cv: Condvar::new(),
@@ -108,7 +117,8 @@ impl Socket {
                 ev.clean = e.info.clean;
             }
             None => {
-                ev.code = if error.is_some() { 1006 } else { 0 };
+                // no connection was ever made (or it was already reported)
+                ev.code = 0;
                 ev.closed_by = if error.is_some() { ClosedBy::Error } else { ClosedBy::Client };
             }
         }
@@ -213,6 +223,7 @@ impl Socket {
             }
             slot.state = SockState::Closed;
             slot.error = Some(e.clone());
+            Self::release_conn(&mut slot);
             self.emit(Ev::error(self.id(), &e));
             if !self.schedule_reconnect(&mut slot) {
                 self.close_event(&mut slot, None, Some(&e));
@@ -234,11 +245,22 @@ impl Socket {
                 self.emit(Ev::error(self.id(), e));
             }
             self.close_event(&mut slot, Some(&end), end.error.as_ref());
-            if !slot.user_closed {
-                self.schedule_reconnect(&mut slot);
+            if !slot.user_closed && !slot.replacing && self.schedule_reconnect(&mut slot) {
+                // let go of the old connection now (not when the new one
+                // arrives): the server sees its TCP connection closed
+                Self::release_conn(&mut slot);
             }
         }
         self.cv.notify_all();
+    }
+
+    /// Lets go of the current connection (its socket closes once the last user
+    /// is done), keeping what readback needs.
+    fn release_conn(slot: &mut Slot) {
+        if let Some(old) = slot.conn.take() {
+            reactor::deregister(&old);
+            slot.last = Some((Arc::new(old.upgrade.clone()), old.info()));
+        }
     }
 
     /// Plans the next automatic attempt, if enabled and attempts remain.
@@ -289,7 +311,10 @@ impl Socket {
         match (slot.state, &slot.conn) {
             (SockState::Connecting, _) => Err(self.not_open("still connecting (or reconnecting)")),
             (_, Some(c)) => Ok(c.clone()),
-            (_, None) => Err(slot.error.clone().unwrap_or_else(|| self.not_open("not connected"))),
+            (_, None) => Err(match &slot.error {
+                Some(e) => self.not_open(&format!("not connected (the connection attempt failed: {})", e.msg)),
+                None => self.not_open("not connected"),
+            }),
         }
     }
 
@@ -321,24 +346,37 @@ impl Socket {
         }
     }
 
-    /// Any connection, for readback.
-    pub fn conn_any(&self) -> Result<Arc<Conn>> {
-        let slot = self.slot.lock();
-        slot.conn.clone().ok_or_else(|| self.not_open("not connected yet"))
-    }
-
     pub fn info(&self) -> SocketInfo {
-        let (state, reconnects, conn) = {
+        let (state, reconnects, conn, last) = {
             let slot = self.slot.lock();
-            (slot.state, slot.reconnects, slot.conn.clone())
+            (slot.state, slot.reconnects, slot.conn.clone(), slot.last.clone())
         };
-        let ci = conn.as_ref().map(|c| c.info());
+        let (ci, http_status) = match (&conn, last) {
+            (Some(c), _) => (Some(c.info()), c.upgrade.status),
+            (None, Some((u, i))) => (Some(i), u.status),
+            (None, None) => (None, 0),
+        };
         let state = match (&ci, state) {
             (Some(i), SockState::Open) if i.ended => SockState::Closed,
             (Some(i), SockState::Open) if i.closing => SockState::Closing,
             _ => state,
         };
-        SocketInfo { state, reconnects, http_status: conn.map_or(0, |c| c.upgrade.status), conn: ci }
+        SocketInfo { state, reconnects, http_status, conn: ci }
+    }
+
+    /// The upgrade response of the current (or last) connection.
+    pub fn upgrade(&self) -> Result<Arc<Upgrade>> {
+        let slot = self.slot.lock();
+        match (&slot.conn, &slot.last) {
+            (Some(c), _) => Ok(Arc::new(c.upgrade.clone())),
+            (None, Some((u, _))) => Ok(u.clone()),
+            (None, None) => Err(self.not_open("not connected yet")),
+        }
+    }
+
+    /// Close details of the current (or last) connection.
+    pub fn close_info(&self) -> Result<Info> {
+        self.info().conn.ok_or_else(|| self.not_open("not connected yet"))
     }
 
     // ---- closing ------------------------------------------------------------------
@@ -375,12 +413,22 @@ impl Socket {
             }
             slot.generation += 1; // cancels scheduled automatic attempts
             slot.attempt = 0;
+            slot.replacing = true;
             slot.conn.clone()
         };
         if let Some(c) = &old {
             c.close(1001, "reconnecting");
             reactor::deregister(c);
         }
+        {
+            // release the old connection (and its socket) before connecting
+            let mut slot = self.slot.lock();
+            slot.replacing = false;
+            if slot.conn.as_ref().zip(old.as_ref()).is_some_and(|(a, b)| a.token == b.token) {
+                Self::release_conn(&mut slot);
+            }
+        }
+        drop(old);
         if asynchronous {
             self.connect_async()
         } else {

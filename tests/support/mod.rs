@@ -900,3 +900,256 @@ pub fn open_fds() -> usize {
 pub fn null_void() -> *const c_void {
     ptr::null()
 }
+
+// ---- events, state and statistics (issue 4) ---------------------------------------
+
+/// An event copied out of the library's `ws_event` (the payload is copied, so
+/// it outlives the next ws_next_event or the callback's return).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub ty: c_int,
+    pub socket: c_int,
+    pub msg_type: c_int,
+    pub code: c_int,
+    pub error: c_int,
+    pub closed_by: c_int,
+    pub clean: c_int,
+    pub data: Vec<u8>,
+    pub rtt_us: i64,
+    pub delay_ms: i64,
+    pub time_us: i64,
+    /// `data` was not NULL and a NUL byte followed the `len` bytes (the
+    /// header promises both). Recorded rather than asserted so that a
+    /// callback can copy an event without panicking across the C ABI.
+    pub terminated: bool,
+}
+
+pub fn ev_name(ty: c_int) -> &'static str {
+    match ty {
+        WS_EV_OPEN => "OPEN",
+        WS_EV_MESSAGE => "MESSAGE",
+        WS_EV_PONG => "PONG",
+        WS_EV_ERROR => "ERROR",
+        WS_EV_CLOSE => "CLOSE",
+        WS_EV_RECONNECTING => "RECONNECTING",
+        _ => "UNKNOWN",
+    }
+}
+
+impl Event {
+    /// Copies a library event. Never panics (usable inside a callback).
+    ///
+    /// # Safety
+    /// `ev` must be an event the library lent and that is still valid.
+    pub unsafe fn from_c(ev: &ws_event) -> Event {
+        let (data, terminated) = if ev.data.is_null() {
+            (Vec::new(), false)
+        } else {
+            // SAFETY: the library lends `len` bytes plus a NUL at `data`.
+            let all = unsafe { std::slice::from_raw_parts(ev.data.cast::<u8>(), ev.len + 1) };
+            (all[..ev.len].to_vec(), all[ev.len] == 0)
+        };
+        Event {
+            ty: ev.r#type,
+            socket: ev.socket,
+            msg_type: ev.msg_type,
+            code: ev.code,
+            error: ev.error,
+            closed_by: ev.closed_by,
+            clean: ev.clean,
+            data,
+            rtt_us: ev.rtt_us,
+            delay_ms: ev.delay_ms,
+            time_us: ev.time_us,
+            terminated,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+
+    /// "MESSAGE(s=3, type 1, 12 bytes)" and the like, for assertion messages.
+    pub fn brief(&self) -> String {
+        match self.ty {
+            WS_EV_MESSAGE => format!("MESSAGE(s={}, type {}, {} bytes)", self.socket, self.msg_type, self.data.len()),
+            WS_EV_ERROR => format!("ERROR(s={}, {} \"{}\")", self.socket, error_name(self.code), self.text()),
+            WS_EV_CLOSE => format!(
+                "CLOSE(s={}, code {}, \"{}\", closed_by {}, clean {}, error {})",
+                self.socket,
+                self.code,
+                self.text(),
+                self.closed_by,
+                self.clean,
+                error_name(self.error)
+            ),
+            WS_EV_RECONNECTING => {
+                format!("RECONNECTING(s={}, attempt {}, delay {} ms)", self.socket, self.code, self.delay_ms)
+            }
+            WS_EV_PONG => format!("PONG(s={}, \"{}\", rtt {} us)", self.socket, self.text(), self.rtt_us),
+            t => format!("{}(s={}, code {})", ev_name(t), self.socket, self.code),
+        }
+    }
+}
+
+/// ws_next_event: Ok(event) or Err((return value, error code)).
+pub fn next_event(q: c_int, timeout_ms: c_int) -> Result<Event, (c_int, c_int)> {
+    // SAFETY: ws_event is integers and pointers: all-zero is a valid value.
+    let mut ev: ws_event = unsafe { std::mem::zeroed() };
+    match ws_next_event(q, &mut ev, timeout_ms) {
+        // SAFETY: on WS_OK the event was written and its data is lent until
+        // the next ws_next_event on q; we copy it at once.
+        WS_OK => Ok(unsafe { Event::from_c(&ev) }),
+        r => Err((r, last_code())),
+    }
+}
+
+/// The next event, failing the test on a timeout or error; checks the
+/// header's promises about `data` (never NULL, NUL-terminated).
+#[track_caller]
+pub fn expect_event(q: c_int, timeout_ms: c_int) -> Event {
+    match next_event(q, timeout_ms) {
+        Ok(e) => {
+            assert!(e.terminated, "event {}: data NULL or not followed by a NUL byte", e.brief());
+            e
+        }
+        Err((r, _)) => panic!("ws_next_event(q {q}, {timeout_ms} ms) = {r}: {}", describe()),
+    }
+}
+
+/// The next event, which must be of type `ty`.
+#[track_caller]
+pub fn expect_event_of(q: c_int, ty: c_int, timeout_ms: c_int) -> Event {
+    let e = expect_event(q, timeout_ms);
+    assert_eq!(ev_name(e.ty), ev_name(ty), "expected a {} event, got {}", ev_name(ty), e.brief());
+    e
+}
+
+/// Nothing arrives on `q` for `ms` (ws_next_event times out with WS_E_TIMEOUT).
+#[track_caller]
+pub fn assert_no_event(q: c_int, ms: c_int, what: &str) {
+    match next_event(q, ms) {
+        Ok(e) => panic!("{what}: unexpected event {}", e.brief()),
+        Err((r, code)) => {
+            assert_eq!(r, WS_TIMEOUT, "{what}: ws_next_event = {r} ({})", error_name(code));
+            assert_eq!(error_name(code), "WS_E_TIMEOUT", "{what}");
+        }
+    }
+}
+
+/// A new event queue (asserts success).
+#[track_caller]
+pub fn queue_create() -> c_int {
+    let q = ws_queue_create();
+    assert!(q > 0, "ws_queue_create() = {q}: {}", describe());
+    q
+}
+
+/// ws_open_async with Rust strings (None = NULL options).
+pub fn open_async(url: &str, options: Option<&str>) -> c_int {
+    let u = cs(url);
+    let o = options.map(cs);
+    ws_open_async(u.as_ptr(), o.as_ref().map_or(ptr::null(), |o| o.as_ptr()))
+}
+
+#[track_caller]
+pub fn open_async_ok(url: &str, options: Option<&str>) -> c_int {
+    let s = open_async(url, options);
+    assert!(s > 0, "ws_open_async({url}) = {s}: {}", describe());
+    s
+}
+
+/// ws_get_info with the right size; fails the test on error.
+#[track_caller]
+pub fn get_info(s: c_int) -> ws_info {
+    // SAFETY: ws_info is integers and byte arrays: all-zero is valid.
+    let mut info: ws_info = unsafe { std::mem::zeroed() };
+    let r = ws_get_info(s, &mut info, std::mem::size_of::<ws_info>());
+    assert_eq!(r, WS_OK, "ws_get_info({s}) = {r}: {}", describe());
+    info
+}
+
+/// A NUL-terminated reason field of ws_info as a String.
+pub fn info_str(field: &[c_char; 124]) -> String {
+    let bytes: Vec<u8> = field.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+pub fn state_name(st: c_int) -> &'static str {
+    match st {
+        WS_STATE_CONNECTING => "CONNECTING",
+        WS_STATE_OPEN => "OPEN",
+        WS_STATE_CLOSING => "CLOSING",
+        WS_STATE_CLOSED => "CLOSED",
+        WS_ERROR => "WS_ERROR",
+        _ => "UNKNOWN",
+    }
+}
+
+/// ws_ping with a byte payload.
+pub fn ping(s: c_int, payload: &[u8]) -> c_int {
+    ws_ping(s, payload.as_ptr().cast(), payload.len())
+}
+
+/// Binds 127.0.0.1:`port` again, for a server that is stopped and started
+/// again on the same port (std sets SO_REUSEADDR on Unix, so the TIME_WAIT
+/// of an earlier server on it is no obstacle).
+pub fn bind_port(port: u16) -> TcpListener {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpListener::bind(("127.0.0.1", port)) {
+            Ok(l) => return l,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "bind 127.0.0.1:{port} again: {e}");
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Accepts a connection within `wait`, or None (the listener stays usable).
+pub fn try_accept(l: &TcpListener, wait: Duration) -> Option<TcpStream> {
+    l.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + wait;
+    loop {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(SERVER_IO_TIMEOUT)).unwrap();
+                s.set_write_timeout(Some(SERVER_IO_TIMEOUT)).unwrap();
+                let _ = s.set_nodelay(true);
+                return Some(s);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => panic!("server: accept: {e}"),
+        }
+    }
+}
+
+/// Upgrades an accepted connection by hand (correct 101) and returns the peer.
+pub fn upgrade_peer(mut s: TcpStream) -> Peer {
+    let (req, leftover) = read_request(&mut s);
+    s.write_all(response_101(&req, "").as_bytes()).expect("server: write 101");
+    Peer::new(s, req, leftover)
+}
+
+/// `n` connections accepted one after the other on one listener, each
+/// upgraded by hand and handed to `f(index, peer)`; the results in order.
+pub fn serve_ws_conns<T: Send + 'static>(
+    n: usize,
+    mut f: impl FnMut(usize, &mut Peer) -> T + Send + 'static,
+) -> Server<Vec<T>> {
+    spawn_server(listener(), move |l| {
+        (0..n)
+            .map(|i| {
+                let mut p = upgrade_peer(accept_one(&l));
+                f(i, &mut p)
+            })
+            .collect()
+    })
+}
