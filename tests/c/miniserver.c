@@ -464,3 +464,127 @@ void ms_stop(struct miniserver *ms)
     close(ms->listen_fd);
     ms->started = 0;
 }
+
+/* --- Servers that go away and come back ----------------------------------- */
+
+int ms_listen(int port, int *bound)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        wst_fail(__FILE__, __LINE__, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    socklen_t alen = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 16) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+        wst_fail(__FILE__, __LINE__, "listen on 127.0.0.1:%d: %s", port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    *bound = ntohs(a.sin_port);
+    return fd;
+}
+
+int ms_start_port(struct miniserver *ms, int port, ms_script script, void *arg)
+{
+    memset(ms, 0, sizeof *ms);
+    ms->script = script;
+    ms->arg = arg;
+    ms->listen_fd = ms_listen(port, &ms->port);
+    if (ms->listen_fd < 0)
+        return -1;
+    snprintf(ms->url, sizeof ms->url, "ws://127.0.0.1:%d/", ms->port);
+    if (pthread_create(&ms->thread, NULL, server_main, ms) != 0) {
+        wst_fail(__FILE__, __LINE__, "pthread_create failed");
+        close(ms->listen_fd);
+        return -1;
+    }
+    ms->started = 1;
+    return 0;
+}
+
+int ms_serve_one(int listen_fd, ms_script script, void *arg, int timeout_ms)
+{
+    int64_t deadline = wst_now_ms() + timeout_ms;
+    int fd = -1;
+    while (fd < 0) {
+        int64_t left = deadline - wst_now_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = {listen_fd, POLLIN, 0};
+        int rc = poll(&p, 1, (int)left);
+        if (rc < 0 && errno != EINTR)
+            break;
+        if (rc > 0)
+            fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    }
+    close(listen_fd);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* A private, never-stopped owner: the script's own timeouts bound it. */
+    struct miniserver *owner = calloc(1, sizeof *owner);
+    struct ms_conn *c = calloc(1, sizeof *c);
+    if (!owner || !c) {
+        free(owner);
+        free(c);
+        close(fd);
+        return -1;
+    }
+    owner->listen_fd = -1;
+    owner->connections = 1;
+    c->fd = fd;
+    c->server = owner;
+    script(c, arg);
+    close(fd);
+    free(c);
+    free(owner);
+    return 0;
+}
+
+int ms_echo_until_close(struct ms_conn *c, int timeout_ms)
+{
+    int64_t deadline = wst_now_ms() + timeout_ms;
+    unsigned char *buf = malloc(65536);
+    if (!buf)
+        return -1;
+    int result = -1;
+    for (;;) {
+        int64_t left = deadline - wst_now_ms();
+        if (left <= 0)
+            break;
+        unsigned b0;
+        size_t len;
+        int r = ms_read_frame(c, &b0, buf, 65536, &len, (int)left);
+        if (r == 0) {
+            result = 0;
+            break;
+        }
+        if (r < 0)
+            break;
+        size_t n = len < 65536 ? len : 65536;
+        unsigned op = b0 & 0x0f;
+        if (op == 0x1 || op == 0x2) {
+            if (ms_send_frame(c, 0x80 | op, buf, n) != 0)
+                break;
+        } else if (op == 0x9) {
+            if (ms_send_frame(c, 0x8a, buf, n) != 0)
+                break;
+        } else if (op == 0x8) {
+            result = len >= 2 ? buf[0] << 8 | buf[1] : 1005;
+            if (!c->close_sent)
+                ms_send_frame(c, 0x88, buf, len >= 2 ? 2 : 0);
+            break;
+        }
+    }
+    free(buf);
+    return result;
+}

@@ -98,4 +98,35 @@ int ms_wait_close(struct ms_conn *c, int timeout_ms);
  * `timeout_ms`. Returns 0 at EOF, -1 on timeout or stop. */
 int ms_wait_eof(struct ms_conn *c, int timeout_ms);
 
+/* --- Servers that go away and come back (reconnect tests) ---------------- */
+
+/*
+ * A listening socket on 127.0.0.1:`port` (0: any free port) with
+ * SO_REUSEADDR, so that a server can stop and listen again on the same port
+ * (its old connections in TIME_WAIT do not block the new bind). Returns the
+ * fd and sets `*bound` to the port; -1 after recording a failure.
+ */
+int ms_listen(int port, int *bound);
+
+/* Like ms_start, but on `port` (0: any free port) with SO_REUSEADDR. */
+int ms_start_port(struct miniserver *ms, int port, ms_script script, void *arg);
+
+/*
+ * Serves exactly one connection on the calling thread: waits up to
+ * `timeout_ms` for a client on `listen_fd` (from ms_listen), closes
+ * `listen_fd` at once (the server "went away": later connection attempts are
+ * refused), runs `script` and closes the connection. Every wait of the script
+ * is bounded by its own timeouts. `listen_fd` is closed in every case.
+ * Returns 0, or -1 when no client came.
+ */
+int ms_serve_one(int listen_fd, ms_script script, void *arg, int timeout_ms);
+
+/*
+ * Echoes text and binary messages (up to 64 KiB each) and answers pings,
+ * until the client's close frame (answered with the same code) or EOF, within
+ * `timeout_ms`. Returns the client's close code (1005 if its close frame had
+ * none), 0 at EOF without a close frame, -1 on timeout, error or stop.
+ */
+int ms_echo_until_close(struct ms_conn *c, int timeout_ms);
+
 #endif /* WSCLIENT_MINISERVER_H */

@@ -186,6 +186,13 @@ void wst_fill_text(unsigned char *buf, size_t len, unsigned seed)
 
 int wst_echo_start(struct wst_server *srv)
 {
+    return wst_echo_start_port(srv, 0);
+}
+
+int wst_echo_start_port(struct wst_server *srv, int port)
+{
+    char port_arg[16];
+    snprintf(port_arg, sizeof port_arg, "%d", port);
     memset(srv, 0, sizeof *srv);
     srv->pid = -1;
     if (!g_server_path || !*g_server_path) {
@@ -213,7 +220,7 @@ int wst_echo_start(struct wst_server *srv)
         if (getppid() != parent)
             _exit(127);
         dup2(fds[1], 1);
-        char *const args[] = {(char *)g_server_path, (char *)"--port", (char *)"0",
+        char *const args[] = {(char *)g_server_path, (char *)"--port", port_arg,
                               (char *)"--host", (char *)"127.0.0.1", NULL};
         execv(g_server_path, args);
         _exit(127);
@@ -334,5 +341,109 @@ int wst_echo_roundtrip(int s, const void *data, size_t len, int type, int timeou
         return 0;
     if (len > 0 && !CHECK(got != NULL && memcmp(got, data, len) == 0))
         return 0;
+    return 1;
+}
+
+/* --- events ------------------------------------------------------------ */
+
+const char *wst_ev_name(int type)
+{
+    switch (type) {
+    case WS_EV_OPEN:
+        return "OPEN";
+    case WS_EV_MESSAGE:
+        return "MESSAGE";
+    case WS_EV_PONG:
+        return "PONG";
+    case WS_EV_ERROR:
+        return "ERROR";
+    case WS_EV_CLOSE:
+        return "CLOSE";
+    case WS_EV_RECONNECTING:
+        return "RECONNECTING";
+    default:
+        return "?";
+    }
+}
+
+void wst_ev_format(const ws_event *e, char *buf, size_t cap)
+{
+    char data[100];
+    size_t o = 0;
+    if (e->data == NULL) {
+        snprintf(data, sizeof data, "(NULL)");
+    } else {
+        const unsigned char *d = e->data;
+        for (size_t i = 0; i < e->len && o + 6 < sizeof data; i++) {
+            if (d[i] >= 0x20 && d[i] < 0x7f && d[i] != '"')
+                data[o++] = (char)d[i];
+            else
+                o += (size_t)snprintf(data + o, sizeof data - o, "\\x%02x", d[i]);
+        }
+        data[o] = '\0';
+    }
+    snprintf(buf, cap,
+             "%s(socket %d, msg_type %d, code %d, error %s, closed_by %d, clean %d, "
+             "rtt_us %lld, delay_ms %lld, time_us %lld, %zu bytes \"%s%s\")",
+             wst_ev_name(e->type), e->socket, e->msg_type, e->code, ws_error_name(e->error),
+             e->closed_by, e->clean, (long long)e->rtt_us, (long long)e->delay_ms,
+             (long long)e->time_us, e->len, data, e->data && o < e->len ? "..." : "");
+}
+
+int wst_ev_data_ok(const ws_event *e)
+{
+    return e->data != NULL && ((const unsigned char *)e->data)[e->len] == 0;
+}
+
+int wst_ev_data_is(const ws_event *e, const char *s)
+{
+    size_t n = strlen(s);
+    return e->data != NULL && e->len == n && memcmp(e->data, s, n) == 0;
+}
+
+int wst_expect_event_(const char *file, int line, int q, int type, int timeout_ms,
+                      ws_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    int rc = ws_next_event(q, ev, timeout_ms);
+    if (rc != WS_OK) {
+        char err[1200];
+        last_error(err, sizeof err);
+        wst_fail(file, line, "expected %s within %d ms: ws_next_event(%d) == %d; last error %s",
+                 type ? wst_ev_name(type) : "an event", timeout_ms, q, rc, err);
+        return 0;
+    }
+    char desc[512];
+    wst_ev_format(ev, desc, sizeof desc);
+    if (type != 0 && ev->type != type) {
+        wst_fail(file, line, "expected %s, got %s", wst_ev_name(type), desc);
+        return 0;
+    }
+    if (!wst_ev_data_ok(ev)) {
+        wst_fail(file, line, "event data NULL or not NUL-terminated: %s", desc);
+        return 0;
+    }
+    return 1;
+}
+
+int wst_expect_no_event_(const char *file, int line, int q, int ms, const char *what)
+{
+    ws_event ev;
+    memset(&ev, 0, sizeof ev);
+    int rc = ws_next_event(q, &ev, ms);
+    if (rc == WS_OK) {
+        char desc[512];
+        wst_ev_format(&ev, desc, sizeof desc);
+        wst_fail(file, line, "no event expected (%s), got %s", what, desc);
+        return 0;
+    }
+    int code = ws_last_error_code();
+    if (rc != WS_TIMEOUT || code != WS_E_TIMEOUT) {
+        char err[1200];
+        last_error(err, sizeof err);
+        wst_fail(file, line, "ws_next_event(%d, %d ms) == %d (%s); expected a timeout; last error %s",
+                 q, ms, rc, what, err);
+        return 0;
+    }
     return 1;
 }

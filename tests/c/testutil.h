@@ -92,6 +92,12 @@ struct wst_server {
  * Returns 0, or -1 after recording a failure.
  */
 int wst_echo_start(struct wst_server *srv);
+/*
+ * The same on a given port (`--port N`; 0 as wst_echo_start), e.g. to start a
+ * stopped server again on its old port. Returns 0, or -1 after recording a
+ * failure.
+ */
+int wst_echo_start_port(struct wst_server *srv, int port);
 /* Stops it (SIGTERM, then SIGKILL after 5 s) and reaps it. Idempotent. */
 void wst_echo_stop(struct wst_server *srv);
 
@@ -113,6 +119,38 @@ int wst_open(const char *url, const char *options);
  * failure.
  */
 int wst_echo_roundtrip(int s, const void *data, size_t len, int type, int timeout_ms);
+
+/* --- Events (ws_next_event) --------------------------------------------- */
+
+/* "OPEN", "MESSAGE", "PONG", "ERROR", "CLOSE", "RECONNECTING" or "?". */
+const char *wst_ev_name(int type);
+
+/* One line about an event (type, socket, fields, the first bytes of data),
+ * for failure messages and logs. */
+void wst_ev_format(const ws_event *e, char *buf, size_t cap);
+
+/* 1 when `data` is not NULL and followed by a NUL byte (as the header
+ * promises), else 0. */
+int wst_ev_data_ok(const ws_event *e);
+
+/* 1 when the event's data is exactly the NUL-terminated string `s`. */
+int wst_ev_data_is(const ws_event *e, const char *s);
+
+/*
+ * WST_EXPECT_EVENT(q, type, timeout_ms, &ev): the next event of queue `q`
+ * comes within `timeout_ms`, is of `type` (0: any) and has valid data;
+ * otherwise records a failure naming what came instead. Returns 1 or 0.
+ */
+#define WST_EXPECT_EVENT(q, type, timeout_ms, ev)                             \
+    wst_expect_event_(__FILE__, __LINE__, (q), (type), (timeout_ms), (ev))
+int wst_expect_event_(const char *file, int line, int q, int type, int timeout_ms,
+                      ws_event *ev);
+
+/* WST_EXPECT_NO_EVENT(q, ms, what): no event comes within `ms` (ws_next_event
+ * times out with WS_E_TIMEOUT). Returns 1 or 0 (failure recorded). */
+#define WST_EXPECT_NO_EVENT(q, ms, what)                                      \
+    wst_expect_no_event_(__FILE__, __LINE__, (q), (ms), (what))
+int wst_expect_no_event_(const char *file, int line, int q, int ms, const char *what);
 
 #ifdef __cplusplus
 }

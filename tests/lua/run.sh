@@ -190,7 +190,7 @@ t_refused_nodemcu() { # -(100 + WS_E_CONNECT)
     p=$(free_port)
     host 0 -D "URL=ws://127.0.0.1:$p/" -D EXPECT=-106 "$HERE/nodemcu_status.lua"
     line 'connect returned'
-    has 'close\t-106\t1006\tconnect 127.0.0.1:'
+    has 'close\t-106\t0\tconnect 127.0.0.1:'  # no connection was made: close code 0
     has 'connection refused'
 }
 
@@ -199,7 +199,7 @@ t_refused_qsys() {
     host 0 -D HOST=127.0.0.1 -D "PORT=$p" "$HERE/qsys_status.lua"
     has 'connection refused'
     has 'WS_E_CONNECT'
-    line 'closed\t1006\t'
+    line 'closed\t0\t'
 }
 
 t_bad_url_nodemcu() { # NodeMCU's URL statuses -1, -3, -4
@@ -223,14 +223,14 @@ t_bad_url_qsys() {
 t_connect_timeout_nodemcu() { # a server that accepts TCP and never answers: -18
     mock silent silent || return 1
     host 0 -D "URL=ws://127.0.0.1:$PORT_silent/" -D TIMEOUT_MS=500 -D EXPECT=-18 "$HERE/nodemcu_status.lua"
-    has 'close\t-18\t1006'
+    has 'close\t-18\t0'
 }
 
 t_connect_timeout_qsys() {
     mock silent silent || return 1
     host 0 -D HOST=127.0.0.1 -D "PORT=$PORT_silent" -D TIMEOUT_MS=500 "$HERE/qsys_status.lua"
     has 'WS_E_TIMEOUT'
-    line 'closed\t1006\t'
+    line 'closed\t0\t'
 }
 
 t_server_close_nodemcu() { # the server closes with 4001: -6, code and reason follow
