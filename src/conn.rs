@@ -66,7 +66,9 @@ struct Tx {
     close_queued: bool,
     /// The send side failed (reset, broken pipe); every later write fails.
     dead: Option<Error>,
-    masks: [u8; 64],
+    /// Masking keys, refilled from the thread's CSPRNG 64 keys at a time
+    /// (RFC 6455 section 5.3: unpredictable keys).
+    masks: [u8; 256],
     mask_at: usize,
 }
 
@@ -77,7 +79,7 @@ impl Tx {
 
     fn mask(&mut self) -> [u8; 4] {
         if self.mask_at == self.masks.len() {
-            self.masks = rand::random();
+            rand::fill(&mut self.masks[..]);
             self.mask_at = 0;
         }
         let m = &self.masks[self.mask_at..self.mask_at + 4];
@@ -284,8 +286,8 @@ impl Conn {
                 sent: 0,
                 close_queued: false,
                 dead: None,
-                masks: [0; 64],
-                mask_at: 64,
+                masks: [0; 256],
+                mask_at: 256,
             }),
             rx: Mutex::new(Rx {
                 reader: Reader::new(opts.max_message_size, leftover),

@@ -378,18 +378,23 @@ pub fn close_code_allowed(code: u16) -> bool {
 /// Appends one masked client frame to `out`.
 pub fn encode_frame(out: &mut Vec<u8>, opcode: u8, fin: bool, payload: &[u8], mask: [u8; 4]) {
     let len = payload.len();
-    out.reserve(14 + len);
-    out.push(if fin { 0x80 } else { 0 } | opcode);
-    if len < 126 {
-        out.push(0x80 | len as u8);
+    let mut h = [0u8; 14];
+    h[0] = if fin { 0x80 } else { 0 } | opcode;
+    let hl = if len < 126 {
+        h[1] = 0x80 | len as u8;
+        2
     } else if len <= 0xffff {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
+        h[1] = 0x80 | 126;
+        h[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        4
     } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&mask);
+        h[1] = 0x80 | 127;
+        h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    h[hl..hl + 4].copy_from_slice(&mask);
+    out.reserve(hl + 4 + len);
+    out.extend_from_slice(&h[..hl + 4]);
     let at = out.len();
     out.extend_from_slice(payload);
     apply_mask(&mut out[at..], mask);
