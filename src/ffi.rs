@@ -468,7 +468,7 @@ fn kind_to_c(k: proto::Kind) -> c_int {
 pub extern "C" fn ws_open(url: *const c_char, options: *const c_char) -> c_int {
     guard::call(|| {
         let (id, sock) = new_socket(url, options)?;
-        if let Err(e) = sock.open_blocking() {
+        if let Err(e) = sock.connect_blocking(true) {
             let _ = registry::remove(id);
             return Err(e);
         }

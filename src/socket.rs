@@ -132,32 +132,23 @@ impl Socket {
 
     // ---- connecting -----------------------------------------------------------
 
-    /// The first, blocking connection of `ws_open`: a failure is returned to
-    /// the caller only (no events, no reconnect; the number is given up).
-    pub fn open_blocking(self: &Arc<Self>) -> Result<()> {
+    /// Connects on the calling thread. `initial` (`ws_open`): a failure is
+    /// returned to the caller only (no events, no reconnect; the number is
+    /// given up). Otherwise (`ws_reconnect`) it is also reported as events
+    /// and may schedule an automatic attempt.
+    pub fn connect_blocking(self: &Arc<Self>, initial: bool) -> Result<()> {
         let generation = self.begin_attempt()?;
         match connect::open(&self.target, &self.opts) {
             Ok(o) => {
                 self.attach(generation, o);
                 Ok(())
             }
-            Err(e) => {
+            Err(e) if initial => {
                 let mut slot = self.slot.lock();
                 slot.user_closed = true;
                 slot.close_owed = false;
                 slot.state = SockState::Closed;
                 Err(e)
-            }
-        }
-    }
-
-    /// Connects on the calling thread (`ws_reconnect`).
-    pub fn connect_blocking(self: &Arc<Self>) -> Result<()> {
-        let generation = self.begin_attempt()?;
-        match connect::open(&self.target, &self.opts) {
-            Ok(o) => {
-                self.attach(generation, o);
-                Ok(())
             }
             Err(e) => {
                 self.attempt_failed(generation, e.clone());
@@ -432,7 +423,7 @@ impl Socket {
         if asynchronous {
             self.connect_async()
         } else {
-            self.connect_blocking()
+            self.connect_blocking(false)
         }
     }
 }
