@@ -245,7 +245,8 @@ pub struct Conn {
     msgs_out: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
-    pub upgrade: Upgrade,
+    /// The upgrade response, shared with readback after the connection ends.
+    pub upgrade: Arc<Upgrade>,
     send_timeout: Option<Duration>,
     close_timeout: Duration,
     send_limit: usize,
@@ -304,7 +305,7 @@ impl Conn {
             msgs_out: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
-            upgrade,
+            upgrade: Arc::new(upgrade),
             send_timeout: opts.send_timeout,
             close_timeout: opts.close_timeout,
             send_limit: opts.send_buffer_limit,
@@ -687,7 +688,7 @@ impl Conn {
                     }
                 }
                 Err(e) => {
-                    return Err(Error::new(Code::Io, format!("read from {}: {}", self.peer, describe_io(&e))));
+                    return Err(self.read_error(&e));
                 }
             }
         }
@@ -734,45 +735,48 @@ impl Conn {
         e
     }
 
+    /// The server closed TCP: a normal end after a close frame (ours or its
+    /// own, which we always answer), else the connection was lost.
     fn on_eof(&self, rx: &mut Rx) {
-        let end = {
-            let mut st = self.st.lock();
-            st.tcp_done = true;
-            if let Some(e) = st.forced.clone() {
-                End::Failed(e)
-            } else if st.close_sent.is_some() || st.close_rcvd.is_some() {
-                End::Closed
-            } else {
-                st.failed = true;
-                st.initiator = ClosedBy::Error;
-                let mid = if rx.reader.in_message() { " in the middle of a message" } else { "" };
-                End::Failed(Error::new(
-                    Code::ConnectionLost,
-                    format!(
-                        "connection lost: {} closed the TCP connection without a close frame{mid} (1006)",
-                        self.peer
-                    ),
-                ))
-            }
+        let mid = if rx.reader.in_message() { " in the middle of a message" } else { "" };
+        let lost = || {
+            Error::new(
+                Code::ConnectionLost,
+                format!("connection lost: {} closed the TCP connection without a close frame{mid} (1006)", self.peer),
+            )
         };
-        self.set_end(rx, end);
+        self.on_tcp_end(rx, lost);
     }
 
+    /// Reading failed (reset, ...): after our close frame that is just the
+    /// end, else a failure.
     fn on_io_error(&self, rx: &mut Rx, e: Error) {
+        self.on_tcp_end(rx, || e);
+    }
+
+    /// The TCP connection has ended; `failure` is the error to report when
+    /// no closing handshake had begun (a forced failure takes precedence).
+    fn on_tcp_end(&self, rx: &mut Rx, failure: impl FnOnce() -> Error) {
         let end = {
             let mut st = self.st.lock();
             st.tcp_done = true;
             if let Some(f) = st.forced.clone() {
                 End::Failed(f)
             } else if st.close_sent.is_some() {
+                // (a close frame from the server is always answered, so this
+                // also covers the server-initiated closing handshake)
                 End::Closed
             } else {
                 st.failed = true;
                 st.initiator = ClosedBy::Error;
-                End::Failed(e)
+                End::Failed(failure())
             }
         };
         self.set_end(rx, end);
+    }
+
+    fn read_error(&self, e: &io::Error) -> Error {
+        Error::new(Code::Io, format!("read from {}: {}", self.peer, describe_io(e)))
     }
 
     /// Records the end of the receiving side (once) and tells the owner.
@@ -833,7 +837,7 @@ impl Conn {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
-                    let e = Error::new(Code::Io, format!("read from {}: {}", self.peer, describe_io(&e)));
+                    let e = self.read_error(&e);
                     self.on_io_error(rx, e);
                 }
             }

@@ -214,19 +214,17 @@ pub fn create() -> Result<i32> {
     Ok(id)
 }
 
+fn bad_queue(id: i32) -> Error {
+    Error::new(Code::BadSocket, format!("bad event queue number {id} (not created or destroyed)"))
+}
+
 pub fn get(id: i32) -> Result<Arc<Queue>> {
-    QUEUES
-        .read()
-        .get(&id)
-        .cloned()
-        .ok_or_else(|| Error::new(Code::BadSocket, format!("bad event queue number {id} (not created or destroyed)")))
+    QUEUES.read().get(&id).cloned().ok_or_else(|| bad_queue(id))
 }
 
 pub fn destroy(id: i32) -> Result<()> {
     let removed = QUEUES.write().remove(&id);
-    let q = removed.ok_or_else(|| {
-        Error::new(Code::BadSocket, format!("bad event queue number {id} (not created or destroyed)"))
-    })?;
+    let q = removed.ok_or_else(|| bad_queue(id))?;
     let mut inner = q.inner.lock();
     inner.destroyed = true;
     inner.events.clear();

@@ -122,9 +122,6 @@ impl Socket {
                 ev.closed_by = if error.is_some() { ClosedBy::Error } else { ClosedBy::Client };
             }
         }
-        ev.delay_ms = 0;
-        ev.rtt_us = -1;
-        ev.msg_type = 0;
         // the error that ended it, if any (WS_E_*), in `error`
         ev.error = error.map_or(0, |e| e.code as i32);
         self.emit(ev);
@@ -250,7 +247,7 @@ impl Socket {
     fn release_conn(slot: &mut Slot) {
         if let Some(old) = slot.conn.take() {
             reactor::deregister(&old);
-            slot.last = Some((Arc::new(old.upgrade.clone()), old.info()));
+            slot.last = Some((old.upgrade.clone(), old.info()));
         }
     }
 
@@ -359,7 +356,7 @@ impl Socket {
     pub fn upgrade(&self) -> Result<Arc<Upgrade>> {
         let slot = self.slot.lock();
         match (&slot.conn, &slot.last) {
-            (Some(c), _) => Ok(Arc::new(c.upgrade.clone())),
+            (Some(c), _) => Ok(c.upgrade.clone()),
             (None, Some((u, _))) => Ok(u.clone()),
             (None, None) => Err(self.not_open("not connected yet")),
         }
