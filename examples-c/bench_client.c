@@ -4,6 +4,8 @@
  *
  *   wsclient-bench --url ws://127.0.0.1:PORT/ --workload rtt|pipeline|bulk|connect
  *                  --count N --size S [--window 64]
+ *   wsclient-bench --options JSON ...  (first: ws_open options, no spaces,
+ *                  e.g. --options {"busyPoll":50} for busy polling)
  *
  * rtt / bulk: ws_write one message, ws_read its echo (lent buffer, no copy).
  * pipeline:   queue messages with WS_MORE until 64 are in flight, put them on
@@ -14,12 +16,14 @@
  * every 8th message); any failure exits non-zero without JSON. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench_common.h"
 #include "wsclient.h"
 
 static struct bench_args A;
 static unsigned char *base, *txbuf;
+static const char *options; /* --options JSON, NULL: the defaults */
 
 static void fail(const char *what) {
     fprintf(stderr, "error: %s: %s (%s)\n", what, ws_last_error(), ws_error_name(ws_last_error_code()));
@@ -27,8 +31,9 @@ static void fail(const char *what) {
 }
 
 static int open_ws(void) {
-    /* defaults: no compression is ever offered; TCP_NODELAY is on */
-    int s = ws_open(A.url, NULL); /* defaults: maxMessageSize 64 MiB covers the bulk workload */
+    /* defaults: no compression is ever offered; TCP_NODELAY is on;
+     * maxMessageSize 64 MiB covers the bulk workload */
+    int s = ws_open(A.url, options);
     if (s < 0) fail("ws_open");
     return s;
 }
@@ -54,6 +59,12 @@ static void recv_check(int s, uint64_t i) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 2 && !strcmp(argv[1], "--options")) { /* ours, before the contract's */
+        options = argv[2];
+        argv[2] = argv[0];
+        argv += 2;
+        argc -= 2;
+    }
     bench_parse_args(argc, argv, &A);
     base = bench_base_payload(A.size);
     txbuf = (unsigned char *)malloc(A.size ? A.size : 1);

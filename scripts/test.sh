@@ -34,7 +34,7 @@ step() {
 }
 
 cmake_all() {
-  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release &&
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DWSCLIENT_BUILD_TESTS=ON &&
     cmake --build "$BUILD" -j2 &&
     ctest --test-dir "$BUILD" --output-on-failure -j2
 }

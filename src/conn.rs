@@ -151,10 +151,20 @@ pub struct Rx {
     /// The message lent to the caller of `ws_read`, valid until its next read.
     delivered: Vec<u8>,
     end: Option<End>,
-    /// SO_RCVTIMEO is set for this deadline (closing handshake, plain TCP):
-    /// a blocking recv then waits without a poll(2) round.
-    rcvtimeo: Option<Instant>,
+    /// SO_RCVTIMEO is set for a deadline (closing handshake, plain TCP): a
+    /// blocking recv then waits without a poll(2) round.
+    rcvtimeo: Option<RcvTimeo>,
 }
+
+/// SO_RCVTIMEO armed at `armed` with the time left until `deadline`.
+struct RcvTimeo {
+    deadline: Instant,
+    armed: Instant,
+}
+
+/// How far a blocking recv may overrun its deadline before SO_RCVTIMEO is
+/// set again (the kernel restarts that timer with every call).
+const RCVTIMEO_SLACK: Duration = Duration::from_millis(10);
 
 struct Ping {
     payload: Vec<u8>,
@@ -252,6 +262,8 @@ pub struct Conn {
     send_limit: usize,
     ping_interval_us: u64,
     pong_timeout_us: u64,
+    /// `busyPoll`: spin this long on non-blocking reads before sleeping.
+    busy_poll: Duration,
 }
 
 /// Adds to a statistics counter that only one thread updates at a time (the
@@ -311,6 +323,7 @@ impl Conn {
             send_limit: opts.send_buffer_limit,
             ping_interval_us: opts.ping_interval.map_or(0, |d| d.as_micros() as u64),
             pong_timeout_us: opts.pong_timeout.as_micros() as u64,
+            busy_poll: opts.busy_poll,
         }
     }
 
@@ -662,10 +675,16 @@ impl Conn {
             // output a timed-out write or a control frame left behind; data
             // queued with WS_MORE waits for its write or ws_flush
             let pending_out = self.out_stuck.load(Ordering::Acquire);
+            // busyPoll: retry without sleeping first (not while output waits)
+            let spun = if pending_out { None } else { sys::spin(self.busy_poll, deadline, || self.read_nb(rx)) };
             // no deadline (or one SO_RCVTIMEO enforces) and nothing to send:
             // sleep in the kernel
-            let blocking = !self.tls && !pending_out && (deadline.is_none() || rx.rcvtimeo == deadline);
-            let r = if blocking { sys::recv(self.fd, rx.reader.read_target(), false) } else { self.read_nb(rx) };
+            let blocking = !self.tls && !pending_out && deadline.is_none_or(|d| self.rcvtimeo_ready(rx, d));
+            let r = match spun {
+                Some(r) => r,
+                None if blocking => sys::recv(self.fd, rx.reader.read_target(), false),
+                None => self.read_nb(rx),
+            };
             match r {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
@@ -964,8 +983,9 @@ impl Conn {
             let _ = self.flush_to(tx, end, Some(deadline));
         }
         if let Some(mut rx) = self.rx.try_lock_until(deadline) {
-            if !self.tls && sys::set_rcvtimeo(self.fd, deadline.saturating_duration_since(Instant::now())).is_ok() {
-                rx.rcvtimeo = Some(deadline);
+            let now = Instant::now();
+            if !self.tls && sys::set_rcvtimeo(self.fd, deadline.saturating_duration_since(now)).is_ok() {
+                rx.rcvtimeo = Some(RcvTimeo { deadline, armed: now });
             }
             // late messages are dropped
             while let Ok(Some(_)) = self.next_message(&mut rx, Some(deadline)) {
@@ -986,21 +1006,49 @@ impl Conn {
         }
     }
 
+    /// Whether a blocking recv(2) may wait for `deadline` because SO_RCVTIMEO
+    /// bounds it; the timer is set again with the time left when the last
+    /// setting would overrun the deadline by more than RCVTIMEO_SLACK. False
+    /// once the deadline has passed: the caller then polls, which times out.
+    fn rcvtimeo_ready(&self, rx: &mut Rx, deadline: Instant) -> bool {
+        let Some(t) = rx.rcvtimeo.as_mut().filter(|t| t.deadline == deadline) else {
+            return false;
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        if now.duration_since(t.armed) > RCVTIMEO_SLACK {
+            if sys::set_rcvtimeo(self.fd, deadline - now).is_err() {
+                rx.rcvtimeo = None;
+                return false;
+            }
+            t.armed = now;
+        }
+        true
+    }
+
     /// Waits for the server to close TCP (it should, after the close
     /// handshake), discarding bytes. True when it did.
     fn drain_to_eof(&self, rx: &mut Rx, deadline: Instant) -> bool {
         let mut scratch = [0u8; 4096];
-        let blocking = rx.rcvtimeo == Some(deadline);
-        loop {
-            let r = if self.tls {
-                self.tx.lock().t.try_read(&mut scratch)
+        let try_read = |buf: &mut [u8]| {
+            if self.tls {
+                self.tx.lock().t.try_read(buf)
             } else {
-                sys::recv(self.fd, &mut scratch, !blocking)
+                sys::recv(self.fd, buf, true)
+            }
+        };
+        loop {
+            let r = match sys::spin(self.busy_poll, Some(deadline), || try_read(&mut scratch)) {
+                Some(r) => r,
+                None if !self.tls && self.rcvtimeo_ready(rx, deadline) => sys::recv(self.fd, &mut scratch, false),
+                None => try_read(&mut scratch),
             };
             match r {
                 Ok(0) => return true,
                 Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !blocking => {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !matches!(sys::poll_fd(self.fd, sys::POLLIN, Some(deadline)), Ok(n) if n > 0) {
                         return false;
                     }

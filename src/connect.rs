@@ -140,8 +140,9 @@ fn upgrade(mut t: Transport, target: &Target, opts: &Options, deadline: Option<I
         if len == buf.len() {
             buf.resize(buf.len() * 2, 0);
         }
-        let n =
-            t.read_until(&mut buf[len..], deadline).map_err(|e| io_err("waiting for the upgrade response from", e))?;
+        let n = t
+            .read_until(&mut buf[len..], deadline, opts.busy_poll)
+            .map_err(|e| io_err("waiting for the upgrade response from", e))?;
         if n == 0 {
             return Err(Error::new(
                 Code::Handshake,

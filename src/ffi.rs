@@ -380,6 +380,16 @@ fn kind_to_c(k: proto::Kind) -> c_int {
 ///   attempt is announced by a WS_EV_RECONNECTING event. A blocking ws_read()
 ///   in progress when the connection drops returns its end; later reads wait
 ///   for the new connection.
+/// - `"busyPoll"`: microseconds (0..1000000; default 0 = off) that a thread
+///   waiting for data from the server keeps retrying without sleeping before
+///   it sleeps in the kernel: in ws_read(), ws_read_into(), ws_close() and
+///   while ws_open() waits for the upgrade response. Data that arrives within
+///   that time is taken without a sleep and wake-up, which on virtual machines
+///   and power-saving CPUs can be most of a loopback or LAN round trip
+///   (BENCHMARKS.md: 2.5x the round trips per second on a 2-core VM), at the
+///   price of one CPU kept busy for up to that long per wait. Timeouts still
+///   hold: the spin never outlasts them. Sockets with a "queue" are read by
+///   the background thread, which never spins; the TLS handshake does not spin.
 ///
 /// `wss://` verifies the server certificate against the system trust store
 /// and the host name or IP address of the URL, and sends SNI. TLS keys

@@ -230,6 +230,9 @@ pub struct Options {
     pub queue: Option<i32>,
     /// Automatic reconnection with exponential backoff, if enabled.
     pub reconnect: Option<Reconnect>,
+    /// Busy polling: how long a thread that waits for data from the server
+    /// retries without sleeping first (zero: off, the default).
+    pub busy_poll: Duration,
 }
 
 /// `"autoReconnect"` settings.
@@ -259,6 +262,9 @@ impl Reconnect {
     }
 }
 
+/// Upper bound of `"busyPoll"` (µs): one second of spinning per wait.
+const MAX_BUSY_POLL_US: u64 = 1_000_000;
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -275,6 +281,7 @@ impl Default for Options {
             pong_timeout: DEFAULT_PONG_TIMEOUT,
             queue: None,
             reconnect: None,
+            busy_poll: Duration::ZERO,
         }
     }
 }
@@ -361,6 +368,15 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
                     })?)
             }
             "autoReconnect" => o.reconnect = parse_reconnect(v)?,
+            "busyPoll" => {
+                o.busy_poll =
+                    Duration::from_micros(v.as_u64().filter(|us| *us <= MAX_BUSY_POLL_US).ok_or_else(|| {
+                        opt_err(format!(
+                            "\"busyPoll\" must be an integer number of microseconds (0..{MAX_BUSY_POLL_US}), got {}",
+                            short(v)
+                        ))
+                    })?)
+            }
             "tcpNoDelay" => {
                 o.tcp_nodelay = v
                     .as_bool()

@@ -81,6 +81,34 @@ pub fn recv(fd: RawFd, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
     }
 }
 
+/// Busy polling (the `busyPoll` option): repeats the non-blocking attempt `f`
+/// until it gives anything but WouldBlock, `budget` has passed or `deadline`
+/// has come. None when nothing came; the caller then sleeps as usual. Spinning
+/// keeps the thread on its CPU, so data that arrives within the budget is
+/// picked up without a sleep/wake-up round (tens of microseconds on a virtual
+/// machine), at the price of that CPU time.
+pub fn spin<T>(
+    budget: Duration,
+    deadline: Option<Instant>,
+    mut f: impl FnMut() -> io::Result<T>,
+) -> Option<io::Result<T>> {
+    if budget.is_zero() {
+        return None;
+    }
+    let start = Instant::now();
+    let end = deadline.map_or(start + budget, |d| d.min(start + budget));
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            r => return Some(r),
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::hint::spin_loop();
+    }
+}
+
 /// SO_RCVTIMEO: a blocking recv(2) on `fd` gives up after `d` (EAGAIN).
 pub fn set_rcvtimeo(fd: RawFd, d: Duration) -> io::Result<()> {
     let d = d.max(Duration::from_micros(1));

@@ -6,7 +6,7 @@ use crate::sys;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub enum Transport {
     /// The socket stays in blocking mode; every non-blocking attempt passes
@@ -61,8 +61,12 @@ impl Transport {
         Ok(())
     }
 
-    /// Reads some bytes before `deadline` (connection set-up only); 0 = EOF.
-    pub fn read_until(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+    /// Reads some bytes before `deadline` (connection set-up only), spinning
+    /// `busy_poll` first (`sys::spin`); 0 = EOF.
+    pub fn read_until(&mut self, buf: &mut [u8], deadline: Option<Instant>, busy_poll: Duration) -> io::Result<usize> {
+        if let Some(r) = sys::spin(busy_poll, deadline, || self.try_read(buf)) {
+            return r;
+        }
         if let (Transport::Plain(s), None) = (&*self, deadline) {
             return sys::recv(s.as_raw_fd(), buf, false);
         }

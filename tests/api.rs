@@ -758,6 +758,10 @@ fn option_errors_name_the_key_before_any_network_io() {
         (r#"{"headers":{"X-A\r\nB":"v"}}"#, "\"headers\""),
         (r#"{"headers":{"Upgrade":"h2c"}}"#, "\"Upgrade\""),
         (r#"{"headers":{"Sec-WebSocket-Key":"x"}}"#, "\"Sec-WebSocket-Key\""),
+        (r#"{"busyPoll":-1}"#, "\"busyPoll\""),
+        (r#"{"busyPoll":1000001}"#, "\"busyPoll\""),
+        (r#"{"busyPoll":"50"}"#, "\"busyPoll\""),
+        (r#"{"busyPoll":1.5}"#, "\"busyPoll\""),
     ] {
         let r = open(&url, Some(opts));
         assert_eq!(r, WS_ERROR, "options {opts:?}: {r}");
@@ -773,7 +777,7 @@ fn option_errors_name_the_key_before_any_network_io() {
     }
     // every documented key with a valid value is accepted
     let all = r#"{"headers":{"X-A":"1"},"timeout":5000,"subprotocols":["x"],"maxMessageSize":1000,
-        "sendTimeout":1000,"closeTimeout":100,"sendBufferLimit":65536,"tcpNoDelay":false}"#;
+        "sendTimeout":1000,"closeTimeout":100,"sendBufferLimit":65536,"tcpNoDelay":false,"busyPoll":0}"#;
     assert_eq!(open(&url, Some(all)), WS_ERROR);
     assert_error(WS_E_CONNECT, &[]);
 }
@@ -1458,4 +1462,116 @@ fn oversized_upgrade_response_head_is_a_handshake_error() {
     assert!(took < secs(5), "{took:?}");
     assert_error(WS_E_HANDSHAKE, &[]);
     srv.join();
+}
+
+// ---- busy polling ---------------------------------------------------------------------
+
+#[test]
+fn busy_poll_echoes_every_size_and_closes() {
+    let _w = watchdog("busy_poll_echoes_every_size_and_closes", secs(120));
+    let srv = echo_server();
+    for opts in [r#"{"busyPoll":200}"#, r#"{"busyPoll":1000000}"#] {
+        let s = open_ok(&srv.url(), Some(opts));
+        for ty in [WS_TEXT, WS_BINARY] {
+            for n in SIZES {
+                let msg = payload(ty, n);
+                write_ok(s, &msg, ty);
+                let (t, got) = read_msg(s, 30_000);
+                assert_eq!(t, ty, "type of the {n}-byte echo with {opts}");
+                assert_same_bytes(&got, &msg, &format!("{n}-byte echo (type {ty}, {opts})"));
+                write_ok(s, &msg, ty);
+                let (r, len, t, got) = read_into(s, n.max(1), 30_000);
+                assert_eq!((r, t, len), (WS_OK, ty, n), "ws_read_into with {opts}: {}", describe());
+                assert_same_bytes(&got, &msg, &format!("{n}-byte echo into a buffer ({opts})"));
+            }
+        }
+        // the server answers the close at once: no spinning to the end of the budget
+        let (r, took) = timed(|| close(s));
+        assert_eq!(r, WS_OK, "{}", describe());
+        assert!(took < Duration::from_millis(900), "ws_close with {opts} took {took:?}");
+    }
+}
+
+#[test]
+fn busy_poll_never_outlasts_a_timeout_and_loses_nothing() {
+    let _w = watchdog("busy_poll_never_outlasts_a_timeout_and_loses_nothing", secs(60));
+    let (go_tx, go_rx) = mpsc::channel::<u64>();
+    let late = binary_payload(100_000, 9);
+    let late2 = late.clone();
+    let srv = serve_ws(move |p| {
+        // each signal: wait that long, then send the message
+        while let Ok(ms) = go_rx.recv_timeout(secs(20)) {
+            thread::sleep(Duration::from_millis(ms));
+            p.binary(&late2);
+        }
+        p.read_until_close(secs(5)).0
+    });
+    // a spin of one second, longer than every timeout below
+    let s = open_ok(&srv.url("/"), Some(r#"{"busyPoll":1000000}"#));
+    let (r, took) = timed(|| read(s, 0));
+    assert_eq!(r, Got::Timeout(WS_E_TIMEOUT), "poll with timeout 0: {}", describe());
+    assert!(took < Duration::from_millis(200), "timeout 0 must not spin ({took:?})");
+    let (r, took) = timed(|| read(s, 200));
+    assert_eq!(r, Got::Timeout(WS_E_TIMEOUT), "{}", describe());
+    assert_between(took, 190, 900, "ws_read(timeout 200) with busyPoll 1 s");
+    // arrives while spinning: taken at once, not at the end of the budget
+    go_tx.send(50).unwrap();
+    let (r, took) = timed(|| read_msg(s, 5000));
+    assert_eq!(r.0, WS_BINARY);
+    assert_same_bytes(&r.1, &late, "message that arrived during the spin");
+    assert!(took < Duration::from_millis(800), "read took {took:?}");
+    // a read that times out in the middle of a spin, then the late message whole
+    go_tx.send(400).unwrap();
+    assert_eq!(read(s, 100), Got::Timeout(WS_E_TIMEOUT), "{}", describe());
+    let (t, got) = read_msg(s, 5000);
+    assert_eq!(t, WS_BINARY);
+    assert_same_bytes(&got, &late, "message after a timeout during a spin");
+    drop(go_tx);
+    close_ok(s);
+    let reply = srv.join().expect("close frame from the client");
+    assert_eq!(reply.close_code(), Some((1000, String::new())));
+    // a spin after the budget ran out sleeps in the kernel: same result
+    let s = open_ok(&echo_server().url(), Some(r#"{"busyPoll":1}"#));
+    assert_echo_works(s);
+    close_ok(s);
+}
+
+#[test]
+fn busy_poll_is_bounded_by_open_and_close_timeouts() {
+    let _w = watchdog("busy_poll_is_bounded_by_open_and_close_timeouts", secs(60));
+    // the upgrade response never comes: the open timeout wins over the spin
+    let srv = silent_tcp_server(secs(3));
+    let (r, took) = timed(|| open(&srv.url("/"), Some(r#"{"timeout":300,"busyPoll":1000000}"#)));
+    assert_eq!(r, WS_TIMEOUT, "{}", describe());
+    assert_between(took, 250, 900, "ws_open with timeout 300 and busyPoll 1 s");
+    assert_error(WS_E_TIMEOUT, &["300 ms"]);
+    // the server never answers the close: closeTimeout wins over the spin
+    let srv = silent_ws_server(secs(5));
+    let s = open_ok(&srv.url("/"), Some(r#"{"closeTimeout":300,"busyPoll":1000000}"#));
+    let (r, took) = timed(|| close(s));
+    assert_eq!(r, WS_OK, "{}", describe());
+    assert_between(took, 250, 900, "ws_close with closeTimeout 300 and busyPoll 1 s");
+    let frames = srv.join();
+    assert!(frames.iter().any(|f| f.opcode == OP_CLOSE), "our close frame: {frames:?}");
+}
+
+#[test]
+fn close_timeout_bounds_the_whole_closing_handshake() {
+    let _w = watchdog("close_timeout_bounds_the_whole_closing_handshake", secs(60));
+    // the server answers the close frame after 300 ms but never closes TCP:
+    // waiting for the frame and then for the TCP close share one closeTimeout
+    for opts in [r#"{"closeTimeout":400}"#, r#"{"closeTimeout":400,"busyPoll":50}"#] {
+        let srv = serve_ws(|p| {
+            let f = p.expect_frame(secs(5));
+            thread::sleep(Duration::from_millis(300));
+            p.close(1000, "");
+            p.silent_for(secs(3));
+            f
+        });
+        let s = open_ok(&srv.url("/"), Some(opts));
+        let (r, took) = timed(|| close(s));
+        assert_eq!(r, WS_OK, "{}", describe());
+        assert_between(took, 350, 620, &format!("ws_close with {opts}"));
+        assert_eq!(srv.join().opcode, OP_CLOSE);
+    }
 }

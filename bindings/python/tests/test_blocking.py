@@ -253,3 +253,25 @@ def test_unclosed_websocket_warns_and_closes(echo_url: str) -> None:
     with pytest.warns(ResourceWarning):
         ws.__del__()
     assert ws.closed
+
+
+def test_busy_poll_option(echo_url: str) -> None:
+    # "busyPoll" passes through `options` in the library's spelling (µs)
+    with wsclient.WebSocket(echo_url, timeout=T, options={"busyPoll": 200}) as ws:
+        for i in range(200):
+            ws.send(f"m{i}")
+            assert ws.recv(T) == f"m{i}"
+        payload = os.urandom(1 << 20)
+        ws.send(payload)
+        assert ws.recv(T) == payload
+    # a spin longer than the receive timeout does not stretch it
+    with wsclient.WebSocket(echo_url, timeout=T, options={"busyPoll": 1000000}) as ws:
+        t0 = time.monotonic()
+        with pytest.raises(wsclient.WebSocketTimeout):
+            ws.recv(0.2)
+        assert 0.15 < time.monotonic() - t0 < 1.5
+        ws.send("after")
+        assert ws.recv(T) == "after"
+    with pytest.raises(wsclient.InvalidArgument) as ei:
+        wsclient.WebSocket(echo_url, timeout=T, options={"busyPoll": -1})
+    assert ei.value.name == "WS_E_INVALID_OPTIONS" and '"busyPoll"' in str(ei.value)
