@@ -342,10 +342,12 @@ extern "C" {
 //   while ws_open() waits for the upgrade response. Data that arrives within
 //   that time is taken without a sleep and wake-up, which on virtual machines
 //   and power-saving CPUs can be most of a loopback or LAN round trip
-//   (BENCHMARKS.md: 2.5x the round trips per second on a 2-core VM), at the
-//   price of one CPU kept busy for up to that long per wait. Timeouts still
-//   hold: the spin never outlasts them. Sockets with a "queue" are read by
-//   the background thread, which never spins; the TLS handshake does not spin.
+//   (BENCHMARKS.md: 2.9x the round trips per second on a 2-core VM), at the
+//   price of one CPU kept busy for up to that long per wait (the thread
+//   yields between attempts, so other threads ready on that CPU still run
+//   first). Timeouts still hold: the spin never outlasts them. Sockets with
+//   a "queue" are read by the background thread, which never spins; the TLS
+//   handshake does not spin.
 //
 // `wss://` verifies the server certificate against the system trust store
 // and the host name or IP address of the URL, and sends SNI. TLS keys

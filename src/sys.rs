@@ -86,7 +86,9 @@ pub fn recv(fd: RawFd, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
 /// has come. None when nothing came; the caller then sleeps as usual. Spinning
 /// keeps the thread on its CPU, so data that arrives within the budget is
 /// picked up without a sleep/wake-up round (tens of microseconds on a virtual
-/// machine), at the price of that CPU time.
+/// machine), at the price of that CPU time. Between attempts the thread
+/// yields (sched_yield), so a peer that shares the CPU, e.g. a local server,
+/// runs first instead of being held up by the spin.
 pub fn spin<T>(
     budget: Duration,
     deadline: Option<Instant>,
@@ -105,7 +107,7 @@ pub fn spin<T>(
         if Instant::now() >= end {
             return None;
         }
-        std::hint::spin_loop();
+        std::thread::yield_now();
     }
 }
 
