@@ -48,7 +48,8 @@ step python env WSCLIENT_LIBRARY="$ROOT/$REL/libwsclient.so" WSCLIENT_ECHO_SERVE
   bash bindings/python/run-tests.sh
 step interop bash tests/interop/run.sh "$BUILD/wsclient-interop-client"
 step autobahn env WSCLIENT_SHARED_DIR="$SHARED" bash scripts/autobahn.sh "$BUILD/wsclient-autobahn"
-step bench env BENCH_SKIP_SETUP=1 "$SHARED/bench/run.sh" --selftest --clients wsclient --add-client "wsclient=$ROOT/$BUILD/wsclient-bench"
+step bench env BENCH_SKIP_SETUP=1 "$SHARED/bench/run.sh" --selftest --clients wsclient,wsclient-busypoll \
+  --add-client "wsclient=$ROOT/$BUILD/wsclient-bench" --add-client "wsclient-busypoll=$ROOT/$BUILD/wsclient-bench --options {\"busyPoll\":50}"
 
 if ((${#failed[@]})); then
   echo "FAILED: ${failed[*]}"
