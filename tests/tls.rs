@@ -1047,3 +1047,31 @@ mod nginx {
         assert!(!log.contains("[emerg]") && !log.contains("[alert]"), "nginx log:\n{log}");
     }
 }
+
+#[test]
+fn busy_poll_over_tls() {
+    let _w = watchdog("busy_poll_over_tls", LIMIT);
+    let ca = test_ca();
+    let server = make(&Spec::server("device"), None, Some(&ca));
+    let srv = TlsServer::start(&server, ServerOpts::default());
+    let o = json!({ "caCertificates": ca.pem(), "busyPoll": 1_000_000, "closeTimeout": 2000 }).to_string();
+    let s = open(&srv.url(), Some(&o));
+    assert!(s > 0, "{}", describe());
+    // records are read whole although the spin retries partial reads
+    for n in [0usize, 1, 126, 16_384, 16_385, 1 << 20] {
+        let msg = binary_payload(n, n as u64);
+        write_ok(s, &msg, WS_BINARY);
+        let (t, got) = read_msg(s, 10_000);
+        assert_eq!(t, WS_BINARY);
+        assert_same_bytes(&got, &msg, &format!("{n}-byte echo over TLS with busyPoll"));
+    }
+    // a 1 s spin does not stretch a 200 ms read timeout
+    let (r, took) = timed(|| read(s, 200));
+    assert_eq!(r, Got::Timeout(WS_E_TIMEOUT), "{}", describe());
+    assert_between(took, 190, 900, "ws_read(timeout 200) over TLS with busyPoll 1 s");
+    write_ok(s, b"after", WS_TEXT);
+    assert_eq!(read_msg(s, 10_000), (WS_TEXT, b"after".to_vec()));
+    let (r, took) = timed(|| close(s));
+    assert_eq!(r, WS_OK, "{}", describe());
+    assert!(took < Duration::from_millis(1500), "ws_close over TLS took {took:?}");
+}
