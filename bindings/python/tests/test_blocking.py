@@ -264,14 +264,19 @@ def test_busy_poll_option(echo_url: str) -> None:
         payload = os.urandom(1 << 20)
         ws.send(payload)
         assert ws.recv(T) == payload
-    # a spin longer than the receive timeout does not stretch it
-    with wsclient.WebSocket(echo_url, timeout=T, options={"busyPoll": 1000000}) as ws:
+    # the keyword takes seconds; a spin longer than the receive timeout does
+    # not stretch it
+    with wsclient.WebSocket(echo_url, timeout=T, busy_poll=1.0) as ws:
         t0 = time.monotonic()
         with pytest.raises(wsclient.WebSocketTimeout):
             ws.recv(0.2)
         assert 0.15 < time.monotonic() - t0 < 1.5
         ws.send("after")
         assert ws.recv(T) == "after"
-    with pytest.raises(wsclient.InvalidArgument) as ei:
-        wsclient.WebSocket(echo_url, timeout=T, options={"busyPoll": -1})
-    assert ei.value.name == "WS_E_INVALID_OPTIONS" and '"busyPoll"' in str(ei.value)
+    for bad in ({"options": {"busyPoll": -1}}, {"busy_poll": -1e-6}, {"busy_poll": 2.0}):
+        with pytest.raises(wsclient.InvalidArgument) as ei:
+            wsclient.WebSocket(echo_url, timeout=T, **bad)
+        assert ei.value.name == "WS_E_INVALID_OPTIONS" and '"busyPoll"' in str(ei.value), bad
+    with pytest.raises(wsclient.InvalidArgument):
+        wsclient.WebSocket(echo_url, timeout=T, busy_poll="50")  # type: ignore[arg-type]
+    assert wsclient._options.build_options(busy_poll=50e-6) == '{"busyPoll": 50}'

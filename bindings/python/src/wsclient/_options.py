@@ -42,6 +42,15 @@ def _ms(name: str, value: Seconds) -> int:
     return max(1, math.ceil(secs * 1000))
 
 
+def _us(name: str, value: Seconds) -> int:
+    """Seconds -> the library's microseconds (busyPoll), rounded up; negative
+    values go through for the library to reject."""
+    _ms(name, value)  # the same type and finiteness checks
+    secs = value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
+    us = round(secs * 1_000_000, 3)  # 50e-6 is 50 us, not 51
+    return math.ceil(us) if us >= 0 else math.floor(us)
+
+
 def _reconnect(value: Any) -> Any:
     if isinstance(value, bool):
         return value
@@ -72,6 +81,7 @@ def build_options(
     close_timeout: Optional[Seconds] = None,
     send_buffer_limit: Optional[int] = None,
     tcp_nodelay: Optional[bool] = None,
+    busy_poll: Optional[Seconds] = None,
     auto_reconnect: Any = None,
     queue: Optional[int] = None,
     ignore_ssl_errors: Any = None,
@@ -113,6 +123,8 @@ def build_options(
         o["sendBufferLimit"] = send_buffer_limit
     if tcp_nodelay is not None:
         o["tcpNoDelay"] = bool(tcp_nodelay)
+    if busy_poll is not None:
+        o["busyPoll"] = _us("busy_poll", busy_poll)
     if auto_reconnect is not None:
         o["autoReconnect"] = _reconnect(auto_reconnect)
     if queue is not None:
