@@ -655,12 +655,11 @@ impl Conn {
     }
 
     /// One read attempt that does not block.
-    fn read_nb(&self, rx: &mut Rx) -> io::Result<usize> {
-        let target = rx.reader.read_target();
+    fn read_nb(&self, buf: &mut [u8]) -> io::Result<usize> {
         if self.tls {
-            self.tx.lock().t.try_read(target)
+            self.tx.lock().t.try_read(buf)
         } else {
-            sys::recv(self.fd, target, true)
+            sys::recv(self.fd, buf, true)
         }
     }
 
@@ -676,14 +675,20 @@ impl Conn {
             // queued with WS_MORE waits for its write or ws_flush
             let pending_out = self.out_stuck.load(Ordering::Acquire);
             // busyPoll: retry without sleeping first (not while output waits)
-            let spun = if pending_out { None } else { sys::spin(self.busy_poll, deadline, || self.read_nb(rx)) };
-            // no deadline (or one SO_RCVTIMEO enforces) and nothing to send:
-            // sleep in the kernel
-            let blocking = !self.tls && !pending_out && deadline.is_none_or(|d| self.rcvtimeo_ready(rx, d));
-            let r = match spun {
-                Some(r) => r,
-                None if blocking => sys::recv(self.fd, rx.reader.read_target(), false),
-                None => self.read_nb(rx),
+            let spun = if pending_out {
+                None
+            } else {
+                sys::spin(self.busy_poll, deadline, || self.read_nb(rx.reader.read_target()))
+            };
+            let (r, blocking) = match spun {
+                Some(r) => (r, false),
+                None => {
+                    // no deadline (or one SO_RCVTIMEO enforces) and nothing
+                    // to send: sleep in the kernel
+                    let blocking = !self.tls && !pending_out && deadline.is_none_or(|d| self.rcvtimeo_ready(rx, d));
+                    let target = rx.reader.read_target();
+                    (if blocking { sys::recv(self.fd, target, false) } else { self.read_nb(target) }, blocking)
+                }
             };
             match r {
                 Ok(0) => return Ok(false),
@@ -848,7 +853,7 @@ impl Conn {
             if budget == 0 {
                 return Rearm::Now;
             }
-            match self.read_nb(rx) {
+            match self.read_nb(rx.reader.read_target()) {
                 Ok(0) => self.on_eof(rx),
                 Ok(n) => {
                     self.got(rx, n);
@@ -1032,18 +1037,11 @@ impl Conn {
     /// handshake), discarding bytes. True when it did.
     fn drain_to_eof(&self, rx: &mut Rx, deadline: Instant) -> bool {
         let mut scratch = [0u8; 4096];
-        let try_read = |buf: &mut [u8]| {
-            if self.tls {
-                self.tx.lock().t.try_read(buf)
-            } else {
-                sys::recv(self.fd, buf, true)
-            }
-        };
         loop {
-            let r = match sys::spin(self.busy_poll, Some(deadline), || try_read(&mut scratch)) {
+            let r = match sys::spin(self.busy_poll, Some(deadline), || self.read_nb(&mut scratch)) {
                 Some(r) => r,
                 None if !self.tls && self.rcvtimeo_ready(rx, deadline) => sys::recv(self.fd, &mut scratch, false),
-                None => try_read(&mut scratch),
+                None => self.read_nb(&mut scratch),
             };
             match r {
                 Ok(0) => return true,

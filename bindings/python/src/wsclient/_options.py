@@ -23,7 +23,8 @@ Seconds = Union[int, float, datetime.timedelta]
 _RECONNECT_KEYS = {"initial_delay": "initialDelay", "max_delay": "maxDelay", "max_attempts": "maxAttempts"}
 
 
-def _ms(name: str, value: Seconds) -> int:
+def _secs(name: str, value: Seconds) -> float:
+    """A duration option as float seconds, after the type and finiteness checks."""
     if isinstance(value, datetime.timedelta):
         secs = value.total_seconds()
     elif isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -35,6 +36,11 @@ def _ms(name: str, value: Seconds) -> int:
         secs = float(value)
     if math.isnan(secs) or math.isinf(secs):
         raise InvalidArgument(_lib.WS_E_INVALID_OPTIONS, f"argument error in options: {name} must be finite")
+    return secs
+
+
+def _ms(name: str, value: Seconds) -> int:
+    secs = _secs(name, value)
     if secs <= 0:
         # 0 and negative values go through as such; the library decides
         # (pingInterval 0 = off, anything else <= 0 is rejected).
@@ -45,9 +51,7 @@ def _ms(name: str, value: Seconds) -> int:
 def _us(name: str, value: Seconds) -> int:
     """Seconds -> the library's microseconds (busyPoll), rounded up; negative
     values go through for the library to reject."""
-    _ms(name, value)  # the same type and finiteness checks
-    secs = value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
-    us = round(secs * 1_000_000, 3)  # 50e-6 is 50 us, not 51
+    us = round(_secs(name, value) * 1_000_000, 3)  # 50e-6 is 50 us, not 51
     return math.ceil(us) if us >= 0 else math.floor(us)
 
 
