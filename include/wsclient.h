@@ -339,7 +339,8 @@ extern "C" {
 // - `"busyPoll"`: microseconds (0..1000000; default 0 = off) that a thread
 //   waiting for data from the server keeps retrying without sleeping before
 //   it sleeps in the kernel: in ws_read(), ws_read_into(), ws_close() and
-//   while ws_open() waits for the upgrade response. Data that arrives within
+//   while a connection attempt (ws_open(), ws_open_async(), a reconnect)
+//   waits for the upgrade response. Data that arrives within
 //   that time is taken without a sleep and wake-up, which on virtual machines
 //   and power-saving CPUs can be most of a loopback or LAN round trip
 //   (BENCHMARKS.md: 2.9x the round trips per second on a 2-core VM), at the
