@@ -30,6 +30,9 @@ struct Jobs {
     threads: usize,
     idle: usize,
     stop: bool,
+    /// Workers that may still be running, so that ws_cleanup can join them
+    /// (a worker that exits on its own, idle, detaches itself).
+    handles: Vec<(std::thread::ThreadId, std::thread::JoinHandle<()>)>,
 }
 
 static POOL: Global<Pool> = Global::new();
@@ -37,7 +40,7 @@ static POOL: Global<Pool> = Global::new();
 fn pool() -> Result<Arc<Pool>> {
     POOL.get_or_try_init(|| {
         Ok(Pool {
-            jobs: Mutex::new(Jobs { queue: VecDeque::new(), threads: 0, idle: 0, stop: false }),
+            jobs: Mutex::new(Jobs { queue: VecDeque::new(), threads: 0, idle: 0, stop: false, handles: Vec::new() }),
             cv: Condvar::new(),
             gone: Condvar::new(),
         })
@@ -53,7 +56,10 @@ pub fn spawn(job: Job) -> Result<()> {
     if j.idle == 0 && j.threads < MAX_THREADS {
         let p2 = p.clone();
         match std::thread::Builder::new().name("wsclient-connect".into()).spawn(move || worker(p2)) {
-            Ok(_) => j.threads += 1,
+            Ok(h) => {
+                j.threads += 1;
+                j.handles.push((h.thread().id(), h));
+            }
             Err(e) if j.threads == 0 => {
                 return Err(Error::new(Code::Internal, format!("cannot start a connection thread: {e}")));
             }
@@ -81,7 +87,10 @@ fn worker(p: Arc<Pool>) {
         j.idle += 1;
         let timed_out = p.cv.wait_for(&mut j, IDLE).timed_out();
         j.idle -= 1;
-        if timed_out && j.queue.is_empty() {
+        if timed_out && j.queue.is_empty() && !j.stop {
+            // idle: leave on our own (detached)
+            let me = std::thread::current().id();
+            j.handles.retain(|(id, _)| *id != me);
             break;
         }
     }
@@ -103,11 +112,15 @@ pub fn stop(deadline: Instant) -> bool {
     drop(dropped);
     let mut j = p.jobs.lock();
     while j.threads > 0 {
-        if p.gone.wait_until(&mut j, deadline).timed_out() {
-            return j.threads == 0;
+        if p.gone.wait_until(&mut j, deadline).timed_out() && j.threads > 0 {
+            return false;
         }
     }
+    let handles = std::mem::take(&mut j.handles);
     drop(j);
+    for (_, h) in handles {
+        let _ = h.join();
+    }
     POOL.take();
     true
 }
