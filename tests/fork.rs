@@ -119,7 +119,7 @@ fn a_forked_child_gets_clean_errors_for_inherited_numbers_and_can_open_new_ones(
     assert_eq!(state_name(ws_state(s)), "OPEN");
     stop.store(true, Ordering::Relaxed);
     let _ = close(s);
-    let _ = flood.join();
+    flood.join();
     assert_eq!(ws_queue_destroy(q), WS_OK);
 }
 
