@@ -317,7 +317,12 @@ pub fn get(id: i32) -> Result<Arc<Queue>> {
 }
 
 pub fn destroy(id: i32) -> Result<()> {
-    let removed = QUEUES.peek().and_then(|qs| qs.map.write().remove(&id));
+    let removed = QUEUES.peek().and_then(|qs| {
+        let mut m = qs.map.write();
+        let q = m.remove(&id);
+        crate::reactor::shrink_map(&mut m);
+        q
+    });
     removed.ok_or_else(|| bad_queue(id))?.destroy();
     Ok(())
 }
@@ -408,6 +413,9 @@ impl Dispatch {
                 let mut j = self.jobs.lock();
                 loop {
                     if let Some(q) = j.tickets.pop_front() {
+                        if j.tickets.is_empty() && j.tickets.capacity() > 1024 {
+                            j.tickets.shrink_to(64);
+                        }
                         break q;
                     }
                     if j.stop {

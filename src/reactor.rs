@@ -16,8 +16,7 @@ use crate::error::{Code, Error, Result};
 use crate::global::Global;
 use crate::sys::{self, Epoll, EventFd, EP_IN, EP_ONESHOT, EP_OUT, EP_RDHUP};
 use parking_lot::Mutex;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,7 +41,8 @@ const ADOPT_DELAY: Duration = Duration::from_millis(100);
 
 enum Cmd {
     Arm(u64),
-    At(Instant, Timer),
+    At(TimerKey, Timer),
+    Cancel(TimerKey),
     Stop,
 }
 
@@ -55,12 +55,27 @@ pub struct Reactor {
     /// an adoption is already scheduled.
     late: Mutex<(Vec<u64>, bool)>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Timer ids (the second half of a timer's key).
+    next_timer: std::sync::atomic::AtomicU64,
 }
 
 struct Entry {
     conn: Arc<Conn>,
     /// In the epoll set.
     added: bool,
+    /// The connection's keepalive timer, cancelled with the connection (it
+    /// may be "pingInterval" away: 30 s by default).
+    ka: Option<TimerKey>,
+}
+
+/// A keepalive timer for `token` at `at`, recorded in its entry; None when
+/// the connection is gone.
+fn keepalive_key(r: &Reactor, token: u64, at: Instant) -> Option<TimerKey> {
+    let mut conns = r.conns.lock();
+    let e = conns.get_mut(&token)?;
+    let k = key(r, at);
+    e.ka = Some(k);
+    Some(k)
 }
 
 static REACTOR: Global<Reactor> = Global::new();
@@ -83,6 +98,7 @@ pub fn get() -> Result<Arc<Reactor>> {
                 cmds: Mutex::new(Vec::new()),
                 late: Mutex::new((Vec::new(), false)),
                 thread: Mutex::new(None),
+                next_timer: std::sync::atomic::AtomicU64::new(1),
             })
         })
         .and_then(|r| {
@@ -131,6 +147,18 @@ fn interest(conn: &Conn) -> u32 {
     EP_IN | EP_RDHUP | EP_ONESHOT | if conn.wants_write() { EP_OUT } else { 0 }
 }
 
+/// Gives back memory that a burst of connections or timers left behind, so
+/// that a process's heap returns to where it was (tests/churn.rs).
+pub(crate) fn shrink_map<K: std::hash::Hash + Eq, V, S: std::hash::BuildHasher>(m: &mut HashMap<K, V, S>) {
+    if m.capacity() > 64 && m.len() < m.capacity() / 4 {
+        m.shrink_to(m.len() * 2);
+    }
+}
+
+fn key(r: &Reactor, at: Instant) -> TimerKey {
+    (at, r.next_timer.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 fn command(r: &Reactor, c: Cmd) {
     r.cmds.lock().push(c);
     r.waker.wake();
@@ -142,7 +170,7 @@ fn command(r: &Reactor, c: Cmd) {
 pub fn register(r: &Reactor, conn: Arc<Conn>, immediate: bool) {
     let token = conn.token;
     let immediate = immediate || conn.ping_interval() < ADOPT_DELAY * 2;
-    r.conns.lock().insert(token, Entry { conn: conn.clone(), added: immediate });
+    r.conns.lock().insert(token, Entry { conn: conn.clone(), added: immediate, ka: None });
     if immediate {
         add(r, &conn);
     } else {
@@ -152,7 +180,7 @@ pub fn register(r: &Reactor, conn: Arc<Conn>, immediate: bool) {
             !std::mem::replace(&mut late.1, true)
         };
         if first {
-            command(r, Cmd::At(Instant::now() + ADOPT_DELAY, Timer::Adopt));
+            command(r, Cmd::At(key(r, Instant::now() + ADOPT_DELAY), Timer::Adopt));
         }
     }
 }
@@ -164,18 +192,28 @@ fn add(r: &Reactor, conn: &Arc<Conn>) {
         return;
     }
     if let Some(due) = conn.keepalive_tick(sys::now_us()) {
-        command(r, Cmd::At(at_us(due), Timer::Keepalive(token)));
+        if let Some(k) = keepalive_key(r, token, at_us(due)) {
+            command(r, Cmd::At(k, Timer::Keepalive(token)));
+        }
     }
     // frames that came with the upgrade response are in our buffer, not the
     // kernel's: epoll would not report them
     if conn.has_buffered_input() {
-        command(r, Cmd::At(Instant::now(), Timer::Serve(token)));
+        command(r, Cmd::At(key(r, Instant::now()), Timer::Serve(token)));
     }
 }
 
 /// Stops serving a connection; called before its socket is closed.
 pub fn deregister(r: &Reactor, conn: &Conn) {
-    let entry = r.conns.lock().remove(&conn.token);
+    let entry = {
+        let mut conns = r.conns.lock();
+        let e = conns.remove(&conn.token);
+        shrink_map(&mut conns);
+        e
+    };
+    if let Some(k) = entry.as_ref().and_then(|e| e.ka) {
+        command(r, Cmd::Cancel(k));
+    }
     match entry {
         Some(e) if e.added => {
             let _ = r.epoll.delete(conn.fd());
@@ -192,9 +230,22 @@ pub fn rearm(token: u64) {
     }
 }
 
-/// Runs `job` on the reactor thread at `at` (it must not block).
-pub fn schedule(r: &Reactor, at: Instant, job: Job) {
-    command(r, Cmd::At(at, Timer::Call(job)));
+/// A timer's key: when it is due, and a unique id.
+pub type TimerKey = (Instant, u64);
+
+/// Runs `job` on the reactor thread at `at` (it must not block). Returns
+/// the key for [`cancel`].
+pub fn schedule(r: &Reactor, at: Instant, job: Job) -> TimerKey {
+    let key = (at, r.next_timer.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    command(r, Cmd::At(key, Timer::Call(job)));
+    key
+}
+
+/// Drops a scheduled job that has not run yet (and what it holds).
+pub fn cancel(key: TimerKey) {
+    if let Some(r) = REACTOR.peek() {
+        command(&r, Cmd::Cancel(key));
+    }
 }
 
 fn at_us(due_us: u64) -> Instant {
@@ -237,7 +288,7 @@ fn adopt(r: &Reactor) {
 }
 
 /// Serves one connection; returns when to re-arm it, if later.
-fn serve(r: &Reactor, token: u64, writable: bool) -> Option<Duration> {
+fn serve(r: &Reactor, token: u64, writable: bool) -> Option<(Duration, Timer)> {
     let conn = lookup(r, token)?;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.on_ready(writable)));
     match outcome {
@@ -245,23 +296,21 @@ fn serve(r: &Reactor, token: u64, writable: bool) -> Option<Duration> {
             arm(r, token);
             None
         }
-        Ok(Rearm::After(d)) => Some(d),
+        Ok(Rearm::After(d)) => Some((d, Timer::Arm(token))),
+        Ok(Rearm::Retry(d)) => Some((d, Timer::Serve(token))),
         Ok(Rearm::Never) | Err(_) => None,
     }
 }
 
 fn run(r: Arc<Reactor>) {
-    let mut heap: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
-    let mut timers: HashMap<u64, Timer> = HashMap::new();
-    let mut seq: u64 = 0;
+    // ordered by due time; removal (cancel) frees the entry at once
+    let mut timers: BTreeMap<TimerKey, Timer> = BTreeMap::new();
     let mut events = Vec::with_capacity(256);
-    let mut push = |heap: &mut BinaryHeap<Reverse<(Instant, u64)>>, timers: &mut HashMap<u64, Timer>, at, t| {
-        seq += 1;
-        heap.push(Reverse((at, seq)));
-        timers.insert(seq, t);
+    let push = |timers: &mut BTreeMap<TimerKey, Timer>, at: Instant, t: Timer| {
+        timers.insert(key(&r, at), t);
     };
     loop {
-        let next = heap.peek().map(|Reverse((at, _))| *at);
+        let next = timers.first_key_value().map(|((at, _), _)| *at);
         if r.epoll.wait(&mut events, next).is_err() {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -272,47 +321,63 @@ fn run(r: Arc<Reactor>) {
                 for c in cmds {
                     match c {
                         Cmd::Arm(t) => arm(&r, t),
-                        Cmd::At(at, t) => push(&mut heap, &mut timers, at, t),
+                        Cmd::At(k, t) => {
+                            timers.insert(k, t);
+                        }
+                        Cmd::Cancel(k) => {
+                            timers.remove(&k);
+                        }
                         Cmd::Stop => return,
                     }
                 }
                 continue;
             }
-            if let Some(after) = serve(&r, token, ev & EP_OUT != 0) {
-                push(&mut heap, &mut timers, Instant::now() + after, Timer::Arm(token));
+            if let Some((after, t)) = serve(&r, token, ev & EP_OUT != 0) {
+                push(&mut timers, Instant::now() + after, t);
             }
         }
         let now = Instant::now();
-        while let Some(Reverse((at, id))) = heap.peek().copied() {
-            if at > now {
+        while let Some(entry) = timers.first_entry() {
+            if entry.key().0 > now {
                 break;
             }
-            heap.pop();
-            match timers.remove(&id) {
-                Some(Timer::Arm(t)) => arm(&r, t),
-                Some(Timer::Keepalive(t)) => {
-                    if let Some(c) = lookup(&r, t) {
-                        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            let n = c.keepalive_tick(sys::now_us());
-                            c.trim_if_idle();
-                            n
-                        }));
-                        if let Ok(Some(due)) = next {
-                            push(&mut heap, &mut timers, at_us(due), Timer::Keepalive(t));
-                        }
+            let timer = entry.remove();
+            fire(&r, &mut timers, timer, &push);
+        }
+    }
+}
+
+/// Runs one due timer.
+fn fire(
+    r: &Reactor,
+    timers: &mut BTreeMap<TimerKey, Timer>,
+    timer: Timer,
+    push: &impl Fn(&mut BTreeMap<TimerKey, Timer>, Instant, Timer),
+) {
+    match timer {
+        Timer::Arm(t) => arm(r, t),
+        Timer::Keepalive(t) => {
+            if let Some(c) = lookup(r, t) {
+                let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let n = c.keepalive_tick(sys::now_us());
+                    c.trim_if_idle();
+                    n
+                }));
+                if let Ok(Some(due)) = next {
+                    if let Some(k) = keepalive_key(r, t, at_us(due)) {
+                        timers.insert(k, Timer::Keepalive(t));
                     }
                 }
-                Some(Timer::Adopt) => adopt(&r),
-                Some(Timer::Serve(t)) => {
-                    if let Some(after) = serve(&r, t, false) {
-                        push(&mut heap, &mut timers, Instant::now() + after, Timer::Arm(t));
-                    }
-                }
-                Some(Timer::Call(job)) => {
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                }
-                None => {}
             }
+        }
+        Timer::Adopt => adopt(r),
+        Timer::Serve(t) => {
+            if let Some((after, t)) = serve(r, t, false) {
+                push(timers, Instant::now() + after, t);
+            }
+        }
+        Timer::Call(job) => {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
         }
     }
 }

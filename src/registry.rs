@@ -216,7 +216,9 @@ pub fn remove(id: i32) -> Result<Arc<Socket>> {
     let e = {
         let mut t = table.inner.write();
         EPOCH.fetch_add(1, Ordering::AcqRel);
-        t.map.remove(&id)
+        let e = t.map.remove(&id);
+        crate::reactor::shrink_map(&mut t.map);
+        e
     };
     e.map(|e| e.sock).ok_or_else(|| bad(id))
 }

@@ -78,6 +78,9 @@ struct Slot {
     last: Option<(Arc<Upgrade>, Info)>,
     /// ws_reconnect is closing this released connection (ws_state CLOSING).
     closing: Option<Arc<Conn>>,
+    /// The planned automatic attempt's job in the reactor (cancelled when
+    /// the plan changes, so that nothing waits on a closed socket).
+    timer: Option<reactor::TimerKey>,
     ever_opened: bool,
 }
 
@@ -120,6 +123,7 @@ impl Socket {
                 announce_end: false,
                 last: None,
                 closing: None,
+                timer: None,
                 ever_opened: false,
             }),
             cv: Condvar::new(),
@@ -216,6 +220,9 @@ impl Socket {
         slot.generation += 1;
         slot.phase = Phase::Connecting;
         slot.announce_end = announce;
+        if let Some(t) = slot.timer.take() {
+            reactor::cancel(t);
+        }
         registry::set_conn(self.id(), None);
         let old = Self::release_conn(&mut slot);
         Ok((slot.generation, old))
@@ -240,6 +247,8 @@ impl Socket {
                 return Ok(());
             }
             rx.attach(conn.token, &o.leftover, slot.announce_end);
+            // the reactor may serve the connection as soon as it is registered
+            drop(rx);
             if slot.ever_opened {
                 slot.reconnects += 1;
             }
@@ -339,7 +348,7 @@ impl Socket {
         registry::set_conn(self.id(), None);
         let generation = slot.generation;
         let me = Arc::downgrade(self);
-        reactor::schedule(
+        slot.timer = Some(reactor::schedule(
             &reactor,
             Instant::now() + delay,
             Box::new(move || {
@@ -349,6 +358,7 @@ impl Socket {
                     let due = slot.phase == Phase::Waiting && slot.generation == generation;
                     if due {
                         slot.phase = Phase::Connecting;
+                        slot.timer = None;
                     }
                     due
                 };
@@ -358,7 +368,7 @@ impl Socket {
                     }
                 }
             }),
-        );
+        ));
         true
     }
 
@@ -494,6 +504,9 @@ impl Socket {
             let mut slot = self.slot.lock();
             slot.phase = Phase::Closed;
             slot.generation += 1;
+            if let Some(t) = slot.timer.take() {
+                reactor::cancel(t);
+            }
             let c = slot.conn.clone();
             if let (Some(c), Some(r)) = (&c, reactor::peek()) {
                 reactor::deregister(&r, c);

@@ -88,8 +88,13 @@ struct State {
 
 /// What the background thread should do with a socket after serving it.
 pub enum Rearm {
+    /// Watch for readiness again now.
     Now,
+    /// Watch for readiness again after a pause.
     After(Duration),
+    /// Serve again after a pause without waiting for readiness (bytes may
+    /// be buffered where epoll cannot see them).
+    Retry(Duration),
     Never,
 }
 

@@ -540,8 +540,12 @@ impl Conn {
             self.set_pending(&tx);
         }
         let Some(mut guard) = self.rx.try_lock() else {
-            // a program thread is reading (or closing): it does the work
-            return Rearm::After(Duration::from_millis(50));
+            // a program thread is reading (or closing): it does the work;
+            // nobody but us reads a queue socket, so look again then
+            return match self.queue {
+                Some(_) => Rearm::Retry(Duration::from_millis(20)),
+                None => Rearm::After(Duration::from_millis(50)),
+            };
         };
         let rx = &mut *guard;
         if rx.conn != self.token {
