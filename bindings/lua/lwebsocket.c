@@ -209,17 +209,6 @@ static const char *check_text(lua_State *L, int arg, size_t *len, const char *wh
 
 /* ---- closing many sockets ----------------------------------------------------- */
 
-/* TEMPORARY (development only): stands in for the library's ws_close_many()
- * until it lands on main; closes one after another. */
-static int wslua_close_many_stub(const int *sockets, size_t count, int code, const char *reason, int timeout_ms) {
-    int rc = WS_OK;
-    (void)timeout_ms;
-    for (size_t i = 0; i < count; i++)
-        if (ws_close(sockets[i], code, reason) != WS_OK) rc = WS_ERROR;
-    return rc;
-}
-#define ws_close_many wslua_close_many_stub
-
 /* Hands socket s of a collected client to the state; 0 when out of memory. */
 static int defer_close(modstate *st, int s) {
     if (st->ndoomed == st->capdoomed) {
@@ -233,8 +222,9 @@ static int defer_close(modstate *st, int s) {
     return 1;
 }
 
-/* Closes every handed-over socket in one call: all closing handshakes in
- * parallel, each within its own "closeTimeout" (timeout -1). */
+/* Closes every handed-over socket in one ws_close_many() call: all closing
+ * handshakes in parallel, each within its own "closeTimeout" (timeout -1),
+ * so the wait is the longest of them, not their sum. */
 static void flush_doomed(modstate *st) {
     if (st->ndoomed == 0) return;
     size_t n = st->ndoomed;
