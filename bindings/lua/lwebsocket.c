@@ -605,21 +605,25 @@ static void start_connect(lua_State *L, int idx, const char *url, int members, i
     drop_socket(L, c, 1000);
     push_options_json(L, members, has_timeout, st->queue);
     int s = ws_open_async(url, lua_tostring(L, -1));
-    int code = s < 0 ? ws_last_error_code() : 0;
-    if (s < 0) lua_pushstring(L, ws_last_error());
     c->error = 0;
     c->open = 0;
     c->connecting = 1;
-    if (s < 0) {
-        add_pending(L, idx, code, lua_tostring(L, -1));
-        lua_pop(L, 1);
+    if (s > 0) {
+        /* before anything that can raise (out of memory): the client owns
+         * the number from here on, and its __gc closes it */
+        c->sock = s;
+        lua_pop(L, 1); /* the JSON */
+        lua_pushnil(L);
+        set_uv(L, idx, "_error");
+        set_active(L, s, idx);
+        return;
     }
-    lua_pop(L, 1); /* the JSON */
+    int code = ws_last_error_code();
+    lua_pushstring(L, ws_last_error());
     lua_pushnil(L);
     set_uv(L, idx, "_error");
-    if (s < 0) return;
-    c->sock = s;
-    set_active(L, s, idx);
+    add_pending(L, idx, code, lua_tostring(L, -1));
+    lua_pop(L, 2); /* the message, the JSON */
 }
 
 static int client_gc(lua_State *L) {
