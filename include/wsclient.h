@@ -13,7 +13,24 @@
  *   argument: NULL pointers, bad numbers and invalid strings are reported.
  * - Strings passed in are NUL-terminated UTF-8 and copied before returning.
  * - Timeouts in milliseconds: < 0 waits forever, 0 polls, > 0 is a deadline
- *   for the whole call. A timeout never loses data.
+ *   for the whole call, whatever the server sends meanwhile (a flood of
+ *   pings cannot stretch it, nor can signals). A timeout never loses data.
+ * - Lifetimes: memory the library lends (ws_read's message, an event's
+ *   data, strings from getters) belongs to the socket number, queue or
+ *   thread it came from, never to one connection: a reconnect (automatic
+ *   or ws_reconnect) does not free it. Each function says until when it
+ *   stays valid.
+ * - fork(): the child of a process that used the library starts with none
+ *   of its state. Every socket number and queue from before the fork fails
+ *   in the child with WS_E_BAD_SOCKET ("opened by the parent process before
+ *   fork()"), at once and without touching the parent's connections (the
+ *   child never writes to them and its ws_close does not close them); new
+ *   ws_open calls in the child work, with new background threads. The
+ *   inherited descriptors stay open in the child until it exits or execs
+ *   (they are close-on-exec). Call nothing but async-signal-safe functions
+ *   between fork() and exec() in a multi-threaded parent, as POSIX requires;
+ *   the library itself takes no lock in its fork handler.
+ * - Unloading: call ws_cleanup() before dlclose()/FreeLibrary.
  */
 
 #ifndef WSCLIENT_H
@@ -500,7 +517,9 @@ int ws_flush(int socket, int timeout_ms);
 // On WS_OK, `*data` points to the message (`*len` bytes; no terminating NUL)
 // and `*type` (if `type` is not NULL) is WS_TEXT or WS_BINARY. Text is
 // valid UTF-8. The memory belongs to the library and stays valid until the
-// next ws_read() or ws_read_into() on this socket, or its ws_close().
+// next ws_read() or ws_read_into() on this socket number, or its
+// ws_close() — also when the connection that delivered it ends and is
+// replaced meanwhile ("autoReconnect", ws_reconnect()).
 // Nothing is written to the out-parameters unless WS_OK is returned.
 //
 // `timeout_ms`: < 0 waits forever, 0 only takes what has already arrived,
@@ -512,12 +531,24 @@ int ws_flush(int socket, int timeout_ms);
 // server's close frame arrived, or ws_close() was called on another thread;
 // see ws_close_code()); WS_ERROR (-1); WS_TIMEOUT (-2).
 //
+// Order: every message the server sent before its connection ended comes
+// first, then that end once (WS_CLOSED, or WS_ERROR with its cause). With
+// "autoReconnect" the next read then waits (within `timeout_ms`) for the
+// new connection and returns its messages; without, every later read
+// returns the end again. A message kept by WS_E_BUFFER_TOO_SMALL stays
+// readable until it is read or the number is closed, also if the
+// connection fails meanwhile.
+//
 // Errors: WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT (data or len NULL),
 // WS_E_PROTOCOL, WS_E_INVALID_UTF8, WS_E_MESSAGE_TOO_BIG (the connection was
 // failed with close code 1002, 1007, 1009), WS_E_CONNECTION_LOST,
-// WS_E_HEALTH_CHECK (see "pingInterval"), WS_E_NOT_OPEN (an async open or
-// reconnect failed; the message has the cause), WS_E_IO, WS_E_TIMEOUT. After an error other than a timeout every later read
-// returns the same error; call ws_close().
+// WS_E_HEALTH_CHECK (see "pingInterval"), WS_E_IO, WS_E_TIMEOUT; on a
+// socket from ws_open_async() or after a failed reconnect, the code of the
+// failed connection attempt (any code ws_open() can return, e.g.
+// WS_E_CONNECT, WS_E_UPGRADE_REJECTED, WS_E_TLS_VERIFY); WS_E_INVALID_ARGUMENT
+// on a socket with a "queue". After an error other than a timeout every
+// later read returns the same error (unless a reconnect follows); call
+// ws_close().
 //
 // Blocking: up to `timeout_ms`. ws_close() on another thread wakes it: it
 // returns WS_CLOSED (or WS_ERROR) once the close handshake ends or the
@@ -525,11 +556,7 @@ int ws_flush(int socket, int timeout_ms);
 // Threads: any thread; readers of one socket take turns. Writers on other
 // threads are never held up by a blocked reader. Use one reading thread per
 // socket if it relies on the lent pointer.
-int ws_read(int socket,
-            const void **data,
-            size_t *len,
-            int *type,
-            int timeout_ms);
+int ws_read(int socket, const void **data, size_t *len, int *type, int timeout_ms);
 
 // Receive the next message into the caller's buffer.
 //
@@ -645,9 +672,13 @@ const char *ws_version(void);
 // `max` < 1. Threads: any thread.
 int ws_set_max_sockets(int max);
 
-// The HTTP status of the upgrade response (101 for every open socket).
+// The HTTP status of the upgrade response (101 for every open socket) of
+// the current connection, or of the last one while reconnecting.
 //
-// Returns: the status; WS_ERROR (-1, WS_E_BAD_SOCKET).
+// Returns: the status; WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (no
+// connection was made yet: ws_open_async() still connecting, or its
+// attempt failed; the refused upgrade's status is then in the error
+// message).
 // Threads: any thread; does not block.
 int ws_http_status(int socket);
 
@@ -671,7 +702,8 @@ const char *ws_response_headers(int socket);
 // The subprotocol the server selected from the "subprotocols" offered.
 //
 // Returns: the name, "" when none was selected; NULL on error
-// (WS_E_BAD_SOCKET). Lifetime as ws_response_header().
+// (WS_E_BAD_SOCKET, WS_E_NOT_OPEN as ws_http_status()). Lifetime as
+// ws_response_header().
 const char *ws_subprotocol(int socket);
 
 // The close code the server sent: 0 while no close frame has arrived, 1005
@@ -679,13 +711,14 @@ const char *ws_subprotocol(int socket);
 // without one. Read it after ws_read() returned WS_CLOSED or an error, before
 // ws_close().
 //
-// Returns: the code; WS_ERROR (-1, WS_E_BAD_SOCKET). Does not block.
+// Returns: the code; WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (no
+// connection was made yet, as ws_http_status()). Does not block.
 int ws_close_code(int socket);
 
 // The close reason the server sent ("" if none).
 //
-// Returns: the reason; NULL on error (WS_E_BAD_SOCKET). Lifetime as
-// ws_response_header().
+// Returns: the reason; NULL on error (WS_E_BAD_SOCKET, WS_E_NOT_OPEN as
+// ws_close_code()). Lifetime as ws_response_header().
 const char *ws_close_reason(int socket);
 
 // Send a ping (Q-SYS `Ping()`); the server's pong is matched to it for the

@@ -607,7 +607,9 @@ pub extern "C" fn ws_flush(socket: c_int, timeout_ms: c_int) -> c_int {
 /// On WS_OK, `*data` points to the message (`*len` bytes; no terminating NUL)
 /// and `*type` (if `type` is not NULL) is WS_TEXT or WS_BINARY. Text is
 /// valid UTF-8. The memory belongs to the library and stays valid until the
-/// next ws_read() or ws_read_into() on this socket, or its ws_close().
+/// next ws_read() or ws_read_into() on this socket number, or its
+/// ws_close() — also when the connection that delivered it ends and is
+/// replaced meanwhile ("autoReconnect", ws_reconnect()).
 /// Nothing is written to the out-parameters unless WS_OK is returned.
 ///
 /// `timeout_ms`: < 0 waits forever, 0 only takes what has already arrived,
@@ -619,12 +621,24 @@ pub extern "C" fn ws_flush(socket: c_int, timeout_ms: c_int) -> c_int {
 /// server's close frame arrived, or ws_close() was called on another thread;
 /// see ws_close_code()); WS_ERROR (-1); WS_TIMEOUT (-2).
 ///
+/// Order: every message the server sent before its connection ended comes
+/// first, then that end once (WS_CLOSED, or WS_ERROR with its cause). With
+/// "autoReconnect" the next read then waits (within `timeout_ms`) for the
+/// new connection and returns its messages; without, every later read
+/// returns the end again. A message kept by WS_E_BUFFER_TOO_SMALL stays
+/// readable until it is read or the number is closed, also if the
+/// connection fails meanwhile.
+///
 /// Errors: WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT (data or len NULL),
 /// WS_E_PROTOCOL, WS_E_INVALID_UTF8, WS_E_MESSAGE_TOO_BIG (the connection was
 /// failed with close code 1002, 1007, 1009), WS_E_CONNECTION_LOST,
-/// WS_E_HEALTH_CHECK (see "pingInterval"), WS_E_NOT_OPEN (an async open or
-/// reconnect failed; the message has the cause), WS_E_IO, WS_E_TIMEOUT. After an error other than a timeout every later read
-/// returns the same error; call ws_close().
+/// WS_E_HEALTH_CHECK (see "pingInterval"), WS_E_IO, WS_E_TIMEOUT; on a
+/// socket from ws_open_async() or after a failed reconnect, the code of the
+/// failed connection attempt (any code ws_open() can return, e.g.
+/// WS_E_CONNECT, WS_E_UPGRADE_REJECTED, WS_E_TLS_VERIFY); WS_E_INVALID_ARGUMENT
+/// on a socket with a "queue". After an error other than a timeout every
+/// later read returns the same error (unless a reconnect follows); call
+/// ws_close().
 ///
 /// Blocking: up to `timeout_ms`. ws_close() on another thread wakes it: it
 /// returns WS_CLOSED (or WS_ERROR) once the close handshake ends or the
@@ -995,9 +1009,13 @@ pub extern "C" fn ws_set_max_sockets(max: c_int) -> c_int {
 
 // ---- readback -----------------------------------------------------------------------
 
-/// The HTTP status of the upgrade response (101 for every open socket).
+/// The HTTP status of the upgrade response (101 for every open socket) of
+/// the current connection, or of the last one while reconnecting.
 ///
-/// Returns: the status; WS_ERROR (-1, WS_E_BAD_SOCKET).
+/// Returns: the status; WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (no
+/// connection was made yet: ws_open_async() still connecting, or its
+/// attempt failed; the refused upgrade's status is then in the error
+/// message).
 /// Threads: any thread; does not block.
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_http_status(socket: c_int) -> c_int {
@@ -1037,7 +1055,8 @@ pub extern "C" fn ws_response_headers(socket: c_int) -> *const c_char {
 /// The subprotocol the server selected from the "subprotocols" offered.
 ///
 /// Returns: the name, "" when none was selected; NULL on error
-/// (WS_E_BAD_SOCKET). Lifetime as ws_response_header().
+/// (WS_E_BAD_SOCKET, WS_E_NOT_OPEN as ws_http_status()). Lifetime as
+/// ws_response_header().
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_subprotocol(socket: c_int) -> *const c_char {
     guard::call_str(|| {
@@ -1051,7 +1070,8 @@ pub extern "C" fn ws_subprotocol(socket: c_int) -> *const c_char {
 /// without one. Read it after ws_read() returned WS_CLOSED or an error, before
 /// ws_close().
 ///
-/// Returns: the code; WS_ERROR (-1, WS_E_BAD_SOCKET). Does not block.
+/// Returns: the code; WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (no
+/// connection was made yet, as ws_http_status()). Does not block.
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_close_code(socket: c_int) -> c_int {
     guard::call(|| Ok(registry::get(socket)?.close_info()?.code_rcvd as c_int))
@@ -1059,8 +1079,8 @@ pub extern "C" fn ws_close_code(socket: c_int) -> c_int {
 
 /// The close reason the server sent ("" if none).
 ///
-/// Returns: the reason; NULL on error (WS_E_BAD_SOCKET). Lifetime as
-/// ws_response_header().
+/// Returns: the reason; NULL on error (WS_E_BAD_SOCKET, WS_E_NOT_OPEN as
+/// ws_close_code()). Lifetime as ws_response_header().
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_close_reason(socket: c_int) -> *const c_char {
     guard::call_str(|| Ok(error::result_str(&registry::get(socket)?.close_info()?.reason_rcvd)))
