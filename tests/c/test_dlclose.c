@@ -119,8 +119,11 @@ int main(int argc, char **argv)
     pid_t echo = start_echo(argv[1], url, sizeof url);
     if (!CHECK(echo > 0))
         return 1;
-    for (int i = 0; i < 3 && cycle(argv[2], url); i++)
-        ;
+    int done = 0;
+    while (done < 3 && cycle(argv[2], url))
+        done++;
+    CHECK(done == 3);
+    fprintf(stderr, "%d dlopen / ws_cleanup / dlclose cycles\n", done);
     kill(echo, SIGTERM);
     waitpid(echo, NULL, 0);
     if (failures)
