@@ -225,14 +225,6 @@
 
 
 
-
-
-
-
-
-
-
-
 // Connection state and statistics (ws_get_info()).
 typedef struct ws_info {
   // WS_STATE_*.

@@ -1,5 +1,6 @@
-//! The one background thread ("wsclient-reactor"): an epoll loop over every
-//! open connection plus a timer heap. It answers pings while the program is
+//! The one background thread ("wsclient-reactor"): a readiness loop (the
+//! `polling` crate: epoll, kqueue or IOCP, behind `sys::Poller`) over every
+//! open connection plus timers (ordered by due time). It answers pings while the program is
 //! not reading, reads ahead for it, delivers events for sockets with a queue,
 //! flushes output a timed-out write left queued, runs keepalive and schedules
 //! reconnects. It never blocks on a connection: a socket that a program thread
@@ -14,13 +15,12 @@
 use crate::conn::{Conn, Rearm};
 use crate::error::{Code, Error, Result};
 use crate::global::Global;
-use crate::sys::{self, Epoll, EventFd, EP_IN, EP_ONESHOT, EP_OUT, EP_RDHUP};
+use crate::sys::{self, PollEvents, Poller, Ready};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const WAKE_TOKEN: u64 = 0;
 
 pub type Job = Box<dyn FnOnce() + Send>;
 
@@ -47,8 +47,7 @@ enum Cmd {
 }
 
 pub struct Reactor {
-    epoll: Epoll,
-    waker: EventFd,
+    poll: Poller,
     conns: Mutex<HashMap<u64, Entry>>,
     cmds: Mutex<Vec<Cmd>>,
     /// Registered but not yet added to epoll (see ADOPT_DELAY), and whether
@@ -88,12 +87,9 @@ pub fn get() -> Result<Arc<Reactor>> {
             let fail = |what: &str, e: std::io::Error| {
                 Error::new(Code::Internal, format!("cannot start the background thread: {what}: {e}"))
             };
-            let epoll = Epoll::new().map_err(|e| fail("epoll_create1", e))?;
-            let waker = EventFd::new().map_err(|e| fail("eventfd", e))?;
-            epoll.add(waker.fd(), EP_IN, WAKE_TOKEN).map_err(|e| fail("epoll_ctl", e))?;
+            let poll = Poller::new().map_err(|e| fail("poller", e))?;
             Ok(Reactor {
-                epoll,
-                waker,
+                poll,
                 conns: Mutex::new(HashMap::new()),
                 cmds: Mutex::new(Vec::new()),
                 late: Mutex::new((Vec::new(), false)),
@@ -131,7 +127,7 @@ pub fn peek() -> Option<Arc<Reactor>> {
 pub fn stop() {
     if let Some(r) = REACTOR.take() {
         r.cmds.lock().push(Cmd::Stop);
-        r.waker.wake();
+        let _ = r.poll.notify();
         let h = r.thread.lock().take();
         if let Some(h) = h {
             let _ = h.join();
@@ -143,8 +139,9 @@ pub(crate) fn forget_in_child() {
     REACTOR.forget_in_child();
 }
 
-fn interest(conn: &Conn) -> u32 {
-    EP_IN | EP_RDHUP | EP_ONESHOT | if conn.wants_write() { EP_OUT } else { 0 }
+/// Whether to watch a connection for writability too (output is stuck).
+fn interest(conn: &Conn) -> bool {
+    conn.wants_write()
 }
 
 /// Gives back memory that a burst of connections or timers left behind, so
@@ -161,7 +158,7 @@ fn key(r: &Reactor, at: Instant) -> TimerKey {
 
 fn command(r: &Reactor, c: Cmd) {
     r.cmds.lock().push(c);
-    r.waker.wake();
+    let _ = r.poll.notify();
 }
 
 /// Starts serving a new connection (and its keepalive). Sockets with an
@@ -187,7 +184,7 @@ pub fn register(r: &Reactor, conn: Arc<Conn>, immediate: bool) {
 
 fn add(r: &Reactor, conn: &Arc<Conn>) {
     let token = conn.token;
-    if r.epoll.add(conn.fd(), interest(conn), token).is_err() {
+    if r.poll.add(conn.fd(), token, interest(conn)).is_err() {
         r.conns.lock().remove(&token);
         return;
     }
@@ -216,7 +213,7 @@ pub fn deregister(r: &Reactor, conn: &Conn) {
     }
     match entry {
         Some(e) if e.added => {
-            let _ = r.epoll.delete(conn.fd());
+            let _ = r.poll.delete(conn.fd());
         }
         Some(_) => r.late.lock().0.retain(|t| *t != conn.token),
         None => {}
@@ -256,7 +253,7 @@ fn at_us(due_us: u64) -> Instant {
 fn arm(r: &Reactor, token: u64) {
     let conn = r.conns.lock().get(&token).filter(|e| e.added).map(|e| e.conn.clone());
     if let Some(c) = conn {
-        let _ = r.epoll.modify(c.fd(), interest(&c), token);
+        let _ = r.poll.modify(c.fd(), token, interest(&c));
     }
 }
 
@@ -305,34 +302,32 @@ fn serve(r: &Reactor, token: u64, writable: bool) -> Option<(Duration, Timer)> {
 fn run(r: Arc<Reactor>) {
     // ordered by due time; removal (cancel) frees the entry at once
     let mut timers: BTreeMap<TimerKey, Timer> = BTreeMap::new();
-    let mut events = Vec::with_capacity(256);
+    let mut buf = PollEvents::new();
+    let mut ready: Vec<Ready> = Vec::with_capacity(256);
     let push = |timers: &mut BTreeMap<TimerKey, Timer>, at: Instant, t: Timer| {
         timers.insert(key(&r, at), t);
     };
     loop {
         let next = timers.first_key_value().map(|((at, _), _)| *at);
-        if r.epoll.wait(&mut events, next).is_err() {
+        if r.poll.wait(&mut buf, &mut ready, next).is_err() {
             std::thread::sleep(Duration::from_millis(10));
         }
-        for &(token, ev) in &events {
-            if token == WAKE_TOKEN {
-                r.waker.drain();
-                let cmds = std::mem::take(&mut *r.cmds.lock());
-                for c in cmds {
-                    match c {
-                        Cmd::Arm(t) => arm(&r, t),
-                        Cmd::At(k, t) => {
-                            timers.insert(k, t);
-                        }
-                        Cmd::Cancel(k) => {
-                            timers.remove(&k);
-                        }
-                        Cmd::Stop => return,
-                    }
+        // commands (a notify wakes the wait without an event)
+        let cmds = std::mem::take(&mut *r.cmds.lock());
+        for c in cmds {
+            match c {
+                Cmd::Arm(t) => arm(&r, t),
+                Cmd::At(k, t) => {
+                    timers.insert(k, t);
                 }
-                continue;
+                Cmd::Cancel(k) => {
+                    timers.remove(&k);
+                }
+                Cmd::Stop => return,
             }
-            if let Some((after, t)) = serve(&r, token, ev & EP_OUT != 0) {
+        }
+        for ev in &ready {
+            if let Some((after, t)) = serve(&r, ev.key, ev.writable) {
                 push(&mut timers, Instant::now() + after, t);
             }
         }
