@@ -21,7 +21,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-
 pub type Job = Box<dyn FnOnce() + Send>;
 
 enum Timer {

@@ -617,3 +617,186 @@ fn one_consumer_never_frees_another_consumers_event() {
     close_ok(s);
     assert_eq!(ws_queue_destroy(q), WS_OK);
 }
+
+// ---- the state machine, edge by edge ------------------------------------------------
+
+/// Events of `q` until `last` (inclusive) or `limit`, as names.
+fn names_until(q: c_int, limit: Duration, last: c_int) -> Vec<&'static str> {
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(e) = next_event(q, 100) {
+            out.push(ev_name(e.ty));
+            if e.ty == last {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// A server that accepts every connection, sends "hi", and closes first
+/// (1000) when told through `close_now` (or answers the client's close).
+fn hi_server() -> (u16, mpsc::Receiver<(usize, bool)>) {
+    serve_parallel(|_, p| {
+        p.text("hi");
+        client_closes_tcp(p, secs(8))
+    })
+}
+
+#[test]
+fn every_edge_of_the_state_machine() {
+    let _w = watchdog("every_edge_of_the_state_machine", secs(90));
+    let (port, _) = hi_server();
+    let live = format!("ws://127.0.0.1:{port}/");
+    let dead = format!("ws://127.0.0.1:{}/", refused_port());
+    let server_closes = serve_ws_conns(1, |_, p| {
+        p.text("bye soon");
+        p.close(1000, "done");
+        let _ = p.read_until_close(secs(5));
+    });
+    let closing_url = server_closes.url("/");
+    type Case = (&'static str, Box<dyn Fn(c_int) -> Vec<&'static str>>);
+    let q = queue_create();
+    let o = |extra: &str| format!(r#"{{"queue":{q},"pingInterval":0{extra}}}"#);
+    let cases: Vec<Case> = vec![
+        (
+            "Connecting -> Open (async open succeeds)",
+            Box::new({
+                let (live, o) = (live.clone(), o(""));
+                move |q| {
+                    let s = open_async_ok(&live, Some(&o));
+                    let mut n = names_until(q, secs(5), WS_EV_MESSAGE);
+                    assert_eq!(state_name(ws_state(s)), "OPEN");
+                    close_ok(s);
+                    n.extend(names_until(q, secs(5), WS_EV_CLOSE));
+                    n
+                }
+            }),
+        ),
+        (
+            "Connecting -> Ended (attempt fails, no reconnect)",
+            Box::new({
+                let (dead, o) = (dead.clone(), o(""));
+                move |q| {
+                    let s = open_async_ok(&dead, Some(&o));
+                    let n = names_until(q, secs(5), WS_EV_CLOSE);
+                    assert_eq!(state_name(ws_state(s)), "CLOSED");
+                    assert_eq!(write(s, b"x", WS_TEXT), WS_ERROR);
+                    assert_error(WS_E_NOT_OPEN, &["connection attempt failed"]);
+                    close_ok(s);
+                    n
+                }
+            }),
+        ),
+        (
+            "Connecting -> Waiting -> Connecting ... (attempts fail, reconnect planned)",
+            Box::new({
+                let (dead, o) = (dead.clone(), o(r#","autoReconnect":{"initialDelay":20,"maxAttempts":2}"#));
+                move |q| {
+                    let s = open_async_ok(&dead, Some(&o));
+                    let n = names_until(q, secs(5), WS_EV_CLOSE);
+                    assert_eq!(state_name(ws_state(s)), "CLOSED", "after the last attempt");
+                    close_ok(s);
+                    n
+                }
+            }),
+        ),
+        (
+            "Connecting (stale) -> dropped; ws_reconnect wins",
+            Box::new({
+                let (live, o) = (live.clone(), o(""));
+                move |q| {
+                    let s = open_async_ok(&live, Some(&o));
+                    assert_eq!(ws_reconnect(s, 0), WS_OK, "{}", describe());
+                    let n = names_until(q, secs(5), WS_EV_MESSAGE);
+                    assert_eq!(get_info(s).reconnects, 0, "the first attempt never counted");
+                    close_ok(s);
+                    let mut n2 = n.clone();
+                    n2.extend(names_until(q, secs(5), WS_EV_CLOSE));
+                    n2
+                }
+            }),
+        ),
+        (
+            "Open -> Ended (server closes, no reconnect) -> Closed",
+            Box::new({
+                let (url, o) = (closing_url.clone(), o(""));
+                move |q| {
+                    let s = open_ok(&url, Some(&o));
+                    let n = names_until(q, secs(5), WS_EV_CLOSE);
+                    assert_eq!(state_name(ws_state(s)), "CLOSED");
+                    assert_eq!(write(s, b"x", WS_TEXT), WS_ERROR);
+                    assert_error(WS_E_CLOSED, &["closed by the server (1000 done)"]);
+                    close_ok(s);
+                    assert_no_event(q, 100, "after ws_close of an ended socket");
+                    n
+                }
+            }),
+        ),
+        (
+            "Open -> Connecting (ws_reconnect) -> Open -> Closed",
+            Box::new({
+                let (live, o) = (live.clone(), o(""));
+                move |q| {
+                    let s = open_ok(&live, Some(&o));
+                    let mut n = names_until(q, secs(5), WS_EV_MESSAGE);
+                    assert_eq!(ws_reconnect(s, 0), WS_OK);
+                    n.extend(names_until(q, secs(5), WS_EV_MESSAGE));
+                    assert_eq!(get_info(s).reconnects, 1);
+                    close_ok(s);
+                    n.extend(names_until(q, secs(5), WS_EV_CLOSE));
+                    n
+                }
+            }),
+        ),
+        (
+            "Waiting -> Closed (ws_close cancels the planned attempt)",
+            Box::new({
+                let (dead, o) = (dead.clone(), o(r#","autoReconnect":{"initialDelay":60000}"#));
+                move |q| {
+                    let s = open_async_ok(&dead, Some(&o));
+                    let mut n = names_until(q, secs(5), WS_EV_RECONNECTING);
+                    assert_eq!(state_name(ws_state(s)), "CONNECTING");
+                    close_ok(s);
+                    n.extend(names_until(q, secs(2), WS_EV_CLOSE));
+                    n
+                }
+            }),
+        ),
+        (
+            "Connecting -> Closed (ws_close during an async open)",
+            Box::new({
+                let o = o("");
+                move |q| {
+                    // a listener that never answers: the attempt waits
+                    let l = listener();
+                    let url = format!("ws://127.0.0.1:{}/", l.local_addr().unwrap().port());
+                    let s = open_async_ok(&url, Some(&o));
+                    assert_eq!(state_name(ws_state(s)), "CONNECTING");
+                    close_ok(s);
+                    let n = names_until(q, secs(2), WS_EV_CLOSE);
+                    drop(l);
+                    n
+                }
+            }),
+        ),
+    ];
+    let want: [&[&str]; 8] = [
+        &["OPEN", "MESSAGE", "CLOSE"],
+        &["ERROR", "CLOSE"],
+        &["ERROR", "RECONNECTING", "ERROR", "RECONNECTING", "ERROR", "CLOSE"],
+        &["OPEN", "MESSAGE", "CLOSE"],
+        &["OPEN", "MESSAGE", "CLOSE"],
+        &["OPEN", "MESSAGE", "CLOSE", "OPEN", "MESSAGE", "CLOSE"],
+        &["ERROR", "RECONNECTING", "CLOSE"],
+        &["CLOSE"],
+    ];
+    for ((name, case), want) in cases.iter().zip(want) {
+        let got = case(q);
+        assert_eq!(got, want, "{name}");
+        assert_no_event(q, 50, name);
+    }
+    assert_eq!(ws_queue_destroy(q), WS_OK);
+    server_closes.join();
+}
