@@ -772,8 +772,10 @@ int ws_reconnect(int socket, int async);
 // schedules a WS_EV_RECONNECTING and a new WS_EV_OPEN). Such sockets are
 // read by the library's background thread: ws_read() on them fails with
 // WS_E_INVALID_ARGUMENT; ws_write(), ws_ping() and ws_close() work as usual.
-// Nothing is dropped when the host drains slowly: beyond 64 MiB of waiting
-// payload the library stops reading those sockets and TCP pushes back.
+// Nothing is dropped when the host drains slowly: beyond 64 MiB of events
+// waiting (the memory they hold), or being delivered to a callback that
+// has not returned, the library stops reading those sockets and TCP
+// pushes back.
 //
 // Returns: a queue number > 0; WS_ERROR (-1). Threads: any thread.
 int ws_queue_create(void);

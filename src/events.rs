@@ -81,6 +81,11 @@ impl Ev {
         self
     }
 
+    /// The memory this event holds (what the queue's limit counts).
+    fn mem(&self) -> usize {
+        self.data.capacity()
+    }
+
     /// Takes ownership of a message buffer holding `len` payload bytes.
     pub fn with_buffer(mut self, mut buf: Vec<u8>, len: usize) -> Ev {
         buf.truncate(len);
@@ -103,8 +108,9 @@ pub type Callback = Arc<dyn Fn(&Ev) + Send + Sync>;
 
 struct QInner {
     events: VecDeque<Ev>,
-    /// Payload bytes of events not yet consumed: waiting, or handed to the
-    /// callback thread and not yet returned from the callback.
+    /// Memory of events not yet consumed (their buffers' capacity): waiting,
+    /// or handed to the callback thread and not yet returned from the
+    /// callback.
     bytes: usize,
     /// The event lent to each consuming thread by its last `ws_next_event`.
     lent: Vec<(ThreadId, Ev)>,
@@ -124,9 +130,9 @@ pub struct Queue {
     cv: Condvar,
 }
 
-/// Above this many payload bytes waiting in a queue (or being delivered to
-/// its callback), the background thread stops reading the queue's sockets
-/// (TCP pushes back; nothing is dropped).
+/// Above this many bytes of events waiting in a queue (or being delivered
+/// to its callback), the background thread stops reading the queue's
+/// sockets (TCP pushes back; nothing is dropped).
 pub(crate) const QUEUE_HIGH_WATER: usize = 64 << 20;
 
 impl Queue {
@@ -135,7 +141,7 @@ impl Queue {
         if q.destroyed {
             return;
         }
-        q.bytes += ev.len;
+        q.bytes += ev.mem();
         q.events.push_back(ev);
         if q.callback.is_some() {
             // a ticket per event, taken under the queue lock: the callback
@@ -169,7 +175,7 @@ impl Queue {
                 return Err(Error::new(Code::BadSocket, format!("event queue {} was destroyed", self.id)));
             }
             if let Some(ev) = q.events.pop_front() {
-                q.bytes -= ev.len;
+                q.bytes -= ev.mem();
                 fill(&ev);
                 q.lent.push((me, ev));
                 drop(q);
@@ -261,7 +267,7 @@ impl Queue {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&ev)));
         let mut q = self.inner.lock();
         q.running = false;
-        q.bytes = q.bytes.saturating_sub(ev.len);
+        q.bytes = q.bytes.saturating_sub(ev.mem());
         self.cv.notify_all();
         drop(q);
         drop(cb);

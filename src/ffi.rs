@@ -1216,8 +1216,10 @@ pub extern "C" fn ws_reconnect(socket: c_int, r#async: c_int) -> c_int {
 /// schedules a WS_EV_RECONNECTING and a new WS_EV_OPEN). Such sockets are
 /// read by the library's background thread: ws_read() on them fails with
 /// WS_E_INVALID_ARGUMENT; ws_write(), ws_ping() and ws_close() work as usual.
-/// Nothing is dropped when the host drains slowly: beyond 64 MiB of waiting
-/// payload the library stops reading those sockets and TCP pushes back.
+/// Nothing is dropped when the host drains slowly: beyond 64 MiB of events
+/// waiting (the memory they hold), or being delivered to a callback that
+/// has not returned, the library stops reading those sockets and TCP
+/// pushes back.
 ///
 /// Returns: a queue number > 0; WS_ERROR (-1). Threads: any thread.
 #[unsafe(no_mangle)]

@@ -273,3 +273,48 @@ fn a_ping_flood_from_a_server_that_never_reads_cannot_grow_our_memory() {
     let _ = ws_close(s, 0, std::ptr::null());
     let _ = std::io::stdout().flush();
 }
+
+static HOLD: Mutex<Option<std::sync::mpsc::Receiver<()>>> = Mutex::new(None);
+
+extern "C" fn blocking_cb(ev: *const ws_event, _user: *mut c_void) {
+    // SAFETY: the event is valid during the call.
+    if unsafe { (*ev).r#type } == WS_EV_MESSAGE {
+        if let Some(rx) = HOLD.lock().ok().and_then(|mut h| h.take()) {
+            let _ = rx.recv_timeout(Duration::from_secs(30));
+        }
+    }
+}
+
+#[test]
+fn a_callback_queue_honours_the_queue_byte_limit() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _w = watchdog("a_callback_queue_honours_the_queue_byte_limit", Duration::from_secs(90));
+    let (release, hold) = std::sync::mpsc::channel();
+    *HOLD.lock().unwrap() = Some(hold);
+    let chunk = vec![0x5au8; 1 << 20];
+    let frame = encode(0x82, &chunk, None);
+    let srv = serve_ws(move |p| {
+        let _ = p.stream.set_write_timeout(Some(Duration::from_secs(2)));
+        let mut sent = 0usize;
+        while sent < 160 << 20 {
+            if p.stream.write_all(&frame).is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        sent
+    });
+    let q = ws_queue_create();
+    assert_eq!(ws_queue_set_callback(q, Some(blocking_cb), std::ptr::null_mut()), WS_OK);
+    let before = live();
+    let s = open_ok(&srv.url("/"), Some(&format!(r#"{{"queue":{q},"pingInterval":0}}"#)));
+    // the callback holds the first message; the server pushes until TCP stops it
+    let sent = srv.join();
+    let grew = live() - before;
+    assert!(grew < (64 + 12) << 20, "the client buffered {grew} bytes for a blocked callback (limit 64 MiB)");
+    assert!(sent < 150 << 20, "the server could send {sent} bytes: nothing pushed back");
+    let _ = release.send(());
+    let _ = ws_close(s, 0, std::ptr::null());
+    assert_eq!(ws_queue_set_callback(q, None, std::ptr::null_mut()), WS_OK);
+    assert_eq!(ws_queue_destroy(q), WS_OK);
+}

@@ -553,6 +553,12 @@ impl Conn {
         }
         let mut budget = READ_BUDGET;
         loop {
+            if self.queue.as_ref().is_some_and(|q| q.is_full()) {
+                // the host (or its callback) is behind: TCP pushes back;
+                // keepalive must not mistake that for a silent server
+                self.last_rx_us.store(sys::now_us(), Ordering::Relaxed);
+                return Rearm::Retry(Duration::from_millis(20));
+            }
             match self.parse(rx) {
                 Some(Some(kind)) => {
                     self.stash(rx, kind);
