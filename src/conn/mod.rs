@@ -26,6 +26,7 @@
 //! and [`Conn::keepalive_tick`].
 #![deny(unsafe_code)]
 
+mod background;
 mod close;
 mod rx;
 mod tx;

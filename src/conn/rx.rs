@@ -11,7 +11,7 @@
 
 use super::{bump, Conn, EndInfo, OP_CLOSE, OP_PONG};
 use crate::error::{describe_io, Code, Error, Result};
-use crate::events::{ClosedBy, Ev, EvKind};
+use crate::events::ClosedBy;
 use crate::proto::{Event, Kind, ProtoError, Reader};
 use crate::sys;
 use parking_lot::MutexGuard;
@@ -20,12 +20,6 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Bytes of messages the background thread may read ahead for a program
-/// that is not reading (so that pings are answered meanwhile); beyond this
-/// it stops reading and TCP pushes back.
-const PENDING_MAX: usize = 1 << 20;
-/// Bytes the background thread reads from one socket before serving others.
-const READ_BUDGET: usize = 1 << 20;
 /// How far a blocking recv may overrun its deadline before SO_RCVTIMEO is
 /// set again (the kernel restarts that timer with every call).
 const RCVTIMEO_SLACK: Duration = Duration::from_millis(10);
@@ -47,7 +41,7 @@ impl End {
     }
 }
 
-enum Item {
+pub(super) enum Item {
     Msg(Kind, Vec<u8>, usize),
     /// The end of an earlier connection, announced once, in order.
     End(End),
@@ -62,21 +56,21 @@ pub(super) struct RcvTimeo {
 /// The receiving state of one socket number.
 pub struct Rx {
     /// Token of the connection whose bytes `reader` parses (0: none yet).
-    conn: u64,
+    pub(super) conn: u64,
     pub(super) reader: Reader,
     /// The end of connection `conn`, once known.
-    end: Option<End>,
+    pub(super) end: Option<End>,
     /// A reader has been given `end` (a reconnect then does not repeat it).
-    end_told: bool,
+    pub(super) end_told: bool,
     /// In order: messages read ahead, ends of earlier connections.
-    items: VecDeque<Item>,
-    item_bytes: usize,
+    pub(super) items: VecDeque<Item>,
+    pub(super) item_bytes: usize,
     /// The message lent to the caller of `ws_read`, valid until the next
     /// read on this socket number or its close.
-    lent: Vec<u8>,
+    pub(super) lent: Vec<u8>,
     /// SO_RCVTIMEO is set for a deadline (closing handshake, plain TCP).
     pub(super) rcvtimeo: Option<RcvTimeo>,
-    max_message: usize,
+    pub(super) max_message: usize,
 }
 
 /// What a reader asks for.
@@ -261,7 +255,7 @@ impl Conn {
     }
 
     /// Counts a message taken out of the parser (once per message).
-    fn count_in(&self, n: usize) {
+    pub(super) fn count_in(&self, n: usize) {
         bump(&self.msgs_in, 1);
         bump(&self.bytes_in, n as u64);
     }
@@ -270,7 +264,7 @@ impl Conn {
     /// data message (Some(Some)), the end (Some(None)), or more bytes are
     /// needed (None). A complete message kept in the parser is returned
     /// before the end.
-    fn parse(&self, rx: &mut Rx) -> Option<Option<Kind>> {
+    pub(super) fn parse(&self, rx: &mut Rx) -> Option<Option<Kind>> {
         loop {
             if rx.end.is_some() {
                 return Some(rx.reader.message().map(|(k, _)| k));
@@ -327,7 +321,7 @@ impl Conn {
         }
     }
 
-    fn got(&self, rx: &mut Rx, n: usize) {
+    pub(super) fn got(&self, rx: &mut Rx, n: usize) {
         rx.reader.commit(n);
         self.last_rx_us.store(sys::now_us(), Ordering::Relaxed);
     }
@@ -462,7 +456,7 @@ impl Conn {
 
     /// Reading failed (reset, ...): after our close frame that is just the
     /// end, else a failure.
-    fn on_io_error(&self, rx: &mut Rx, e: Error) {
+    pub(super) fn on_io_error(&self, rx: &mut Rx, e: Error) {
         self.on_tcp_end(rx, || e);
     }
 
@@ -487,7 +481,7 @@ impl Conn {
         self.set_end(rx, end);
     }
 
-    fn read_error(&self, e: &io::Error) -> Error {
+    pub(super) fn read_error(&self, e: &io::Error) -> Error {
         Error::new(Code::Io, format!("read from {}: {}", self.peer, describe_io(e)))
     }
 
@@ -504,131 +498,6 @@ impl Conn {
         };
         if let Some(owner) = self.owner.upgrade() {
             owner.on_conn_end(self, EndInfo { error, info: self.info() });
-        }
-    }
-
-    /// Before a failure decided outside the reading path ends the
-    /// connection: complete messages already received are kept for the
-    /// program (read-ahead list or event queue), in order.
-    pub(super) fn salvage(&self, rx: &mut Rx) {
-        if rx.conn != self.token || rx.end.is_some() {
-            return;
-        }
-        loop {
-            match rx.reader.next_event() {
-                Ok(Some(Event::Message)) => {
-                    let (kind, _) = rx.reader.message().expect("a message is ready");
-                    self.stash(rx, kind);
-                }
-                Ok(Some(Event::Pong(p))) => self.on_pong(&p),
-                Ok(Some(Event::Ping(_))) => {}
-                Ok(Some(Event::Close(_))) | Ok(None) | Err(_) => return,
-            }
-        }
-    }
-
-    // ---- background duties (reactor thread) -----------------------------------
-
-    /// Serves readiness reported by the reactor: flushes stuck output, answers
-    /// pings, reads ahead for a program that is not reading, and delivers
-    /// events for sockets with a queue. Never waits.
-    pub fn on_ready(&self, writable: bool) -> super::Rearm {
-        use super::Rearm;
-        if writable {
-            let mut tx = self.tx.lock();
-            let _ = tx.flush_nb(&self.peer);
-            self.set_pending(&tx);
-        }
-        let Some(mut guard) = self.rx.try_lock() else {
-            // a program thread is reading (or closing): it does the work;
-            // nobody but us reads a queue socket, so look again then
-            return match self.queue {
-                Some(_) => Rearm::Retry(Duration::from_millis(20)),
-                None => Rearm::After(Duration::from_millis(50)),
-            };
-        };
-        let rx = &mut *guard;
-        if rx.conn != self.token {
-            return Rearm::Never;
-        }
-        let mut budget = READ_BUDGET;
-        loop {
-            if self.queue.as_ref().is_some_and(|q| q.is_full()) {
-                // the host (or its callback) is behind: TCP pushes back;
-                // keepalive must not mistake that for a silent server
-                self.last_rx_us.store(sys::now_us(), Ordering::Relaxed);
-                return Rearm::Retry(Duration::from_millis(20));
-            }
-            match self.parse(rx) {
-                Some(Some(kind)) => {
-                    self.stash(rx, kind);
-                    if self.queue.is_none() && rx.item_bytes > PENDING_MAX {
-                        // the program is far behind: let TCP push back, but do
-                        // not mistake that for a silent server
-                        self.last_rx_us.store(sys::now_us(), Ordering::Relaxed);
-                        return Rearm::After(Duration::from_millis(50));
-                    }
-                    continue;
-                }
-                Some(None) => return Rearm::Never,
-                None => {}
-            }
-            if budget == 0 {
-                return Rearm::Now;
-            }
-            match self.read_nb(rx.reader.read_target()) {
-                Ok(0) => self.on_eof(rx),
-                Ok(n) => {
-                    self.got(rx, n);
-                    budget = budget.saturating_sub(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let e = self.read_error(&e);
-                    self.on_io_error(rx, e);
-                }
-            }
-        }
-        match &self.queue {
-            Some(q) if q.is_full() => Rearm::After(Duration::from_millis(20)),
-            Some(_) => Rearm::Now,
-            // leave the socket to the program's own reads for a while
-            None => Rearm::After(Duration::from_millis(50)),
-        }
-    }
-
-    /// Moves a complete message out of the parser: to the event queue, or
-    /// into the read-ahead list for the next `ws_read`.
-    fn stash(&self, rx: &mut Rx, kind: Kind) {
-        let mut buf = Vec::new();
-        let n = rx.reader.swap_message(&mut buf);
-        self.count_in(n);
-        match &self.queue {
-            Some(q) => {
-                let mut ev = Ev::new(EvKind::Message, self.socket_id).with_buffer(buf, n);
-                ev.msg_type = kind as i32;
-                q.push(ev);
-            }
-            None => {
-                rx.item_bytes += n;
-                rx.items.push_back(Item::Msg(kind, buf, n));
-            }
-        }
-    }
-
-    /// Bytes already received but not parsed (frames that came with the
-    /// upgrade response), which epoll cannot report.
-    pub fn has_buffered_input(&self) -> bool {
-        self.rx.try_lock().is_none_or(|rx| rx.conn == self.token && rx.has_input())
-    }
-
-    /// Frees buffers grown by large messages (idle sockets, memory per socket).
-    pub fn trim_if_idle(&self) {
-        if let Some(mut rx) = self.rx.try_lock() {
-            if rx.conn == self.token {
-                rx.trim();
-            }
         }
     }
 }
