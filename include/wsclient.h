@@ -821,8 +821,9 @@ int ws_next_event(int queue, struct ws_event *event, int timeout_ms);
 // `user` points to. It waits for a call in progress to return. Called from
 // inside that callback (on the callback thread), it cannot wait for
 // itself: the running call is the caller's own, and no further call starts
-// after it returns. The byte limit of ws_queue_create() counts events until
-// their callback has returned.
+// after it returns. Do not call it while holding a lock that the callback
+// takes (the wait would never end, as with pthread_join). The byte limit
+// of ws_queue_create() counts events until their callback has returned.
 //
 // Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET for an unknown or
 // destroyed queue, WS_E_INTERNAL when the callback thread cannot be
