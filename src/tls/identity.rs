@@ -31,6 +31,11 @@ impl fmt::Debug for ClientIdentity {
     }
 }
 
+/// OpenSSL's PKCS12 library number and its "mac verify failure" reason:
+/// what a wrong password gives.
+const ERR_LIB_PKCS12: i32 = 35;
+const R_MAC_VERIFY_FAILURE: i32 = 113;
+
 const KEYS: &str = "localCertificate, localCertificateFile, privateKey, pkcs12, pkcs12File, password";
 
 /// "sslConfig": {"localCertificate"|"localCertificateFile": PEM,
@@ -214,9 +219,19 @@ fn pkcs12_identity(m: &Map<String, Value>) -> Result<ClientIdentity, Why> {
             format!("{what}: not a PKCS#12 file: {}", ssl_reason(&e))
         }
     })?;
-    let parsed = p12
-        .parse2(password)
-        .map_err(|e| format!("{what}: cannot open the PKCS#12 file: wrong \"password\"? ({})", ssl_reason(&e)))?;
+    let parsed = p12.parse2(password).map_err(|e| {
+        if e.errors().iter().any(|x| x.library_code() == ERR_LIB_PKCS12 && x.reason_code() == R_MAC_VERIFY_FAILURE) {
+            format!("{what}: cannot open the PKCS#12 file: wrong \"password\"? ({})", ssl_reason(&e))
+        } else {
+            // OpenSSL 3 without its legacy provider cannot decrypt the
+            // RC2-40/3DES files older tools (and Windows) export.
+            format!(
+                "{what}: cannot open the PKCS#12 file ({}); if it uses legacy encryption (RC2, 3DES), convert \
+                 it: openssl pkcs12 -legacy -in old.p12 -nodes | openssl pkcs12 -export -out new.p12",
+                ssl_reason(&e)
+            )
+        }
+    })?;
     let (Some(cert), Some(pkey)) = (parsed.cert, parsed.pkey) else {
         return Err(format!("{what}: the PKCS#12 file must hold a certificate and its private key"));
     };

@@ -258,14 +258,17 @@ const ALERT_CERTIFICATE_REQUIRED: i32 = ALERT + 116;
 /// version number"), with a hint chosen by reason code; an I/O error as
 /// strerror would say it.
 pub fn describe_ssl_error(e: &openssl::ssl::Error, have_identity: bool) -> String {
-    describe_failure(e.ssl_error(), e.io_error(), have_identity)
+    describe_failure(e.ssl_error(), e.io_error(), have_identity, true)
 }
 
-/// As `describe_ssl_error`, from OpenSSL's error stack and/or the I/O error.
+/// As `describe_ssl_error`, from OpenSSL's error stack and/or the I/O error;
+/// `answered`: whether the server answered the handshake at all (false: it
+/// closed the connection before its ServerHello).
 fn describe_failure(
     stack: Option<&openssl::error::ErrorStack>,
     io: Option<&std::io::Error>,
     have_identity: bool,
+    answered: bool,
 ) -> String {
     let mut reasons: Vec<&str> = Vec::new();
     let mut codes: Vec<i32> = Vec::new();
@@ -287,13 +290,19 @@ fn describe_failure(
         // SSL_ERROR_SYSCALL without errno, or SSL_ERROR_ZERO_RETURN.
         ("connection closed by the server".to_string(), true)
     };
-    match hint(&codes, io.map(|e| e.kind()), closed, have_identity) {
+    match hint(&codes, io.map(|e| e.kind()), closed, have_identity, answered) {
         Some(h) => format!("{text} ({h})"),
         None => text,
     }
 }
 
-fn hint(codes: &[i32], io: Option<std::io::ErrorKind>, closed: bool, have_identity: bool) -> Option<&'static str> {
+fn hint(
+    codes: &[i32],
+    io: Option<std::io::ErrorKind>,
+    closed: bool,
+    have_identity: bool,
+    answered: bool,
+) -> Option<&'static str> {
     use std::io::ErrorKind as K;
     let has = |c: &[i32]| codes.iter().any(|x| c.contains(x));
     Some(if has(&[R_WRONG_VERSION_NUMBER, R_PACKET_LENGTH_TOO_LONG, R_HTTP_REQUEST, R_HTTPS_PROXY_REQUEST]) {
@@ -314,7 +323,11 @@ fn hint(codes: &[i32], io: Option<std::io::ErrorKind>, closed: bool, have_identi
         || closed
         || matches!(io, Some(K::ConnectionReset | K::UnexpectedEof | K::BrokenPipe | K::ConnectionAborted))
     {
-        "the server closed the connection during the TLS handshake"
+        if answered {
+            "the server closed the connection during the TLS handshake"
+        } else {
+            "the server closed the connection without answering the TLS handshake: is this a plain ws:// port?"
+        }
     } else {
         return None;
     })
@@ -326,16 +339,20 @@ mod tests {
 
     #[test]
     fn hints_by_code() {
-        let h = |c: &[i32]| hint(c, None, false, false);
+        let h = |c: &[i32]| hint(c, None, false, false, true);
         assert_eq!(
             h(&[R_WRONG_VERSION_NUMBER]),
             Some("the server did not answer with TLS: is this a plain ws:// port?")
         );
         assert!(h(&[ALERT_CERTIFICATE_REQUIRED]).unwrap().contains("requires a client certificate"));
         assert!(h(&[ALERT_PROTOCOL_VERSION]).unwrap().contains("tlsMaxVersion"));
-        assert!(hint(&[ALERT_UNKNOWN_CA], None, false, true).unwrap().contains("rejected the client certificate"));
+        assert!(hint(&[ALERT_UNKNOWN_CA], None, false, true, true)
+            .unwrap()
+            .contains("rejected the client certificate"));
         assert_eq!(h(&[]), None);
-        assert!(hint(&[], Some(std::io::ErrorKind::ConnectionReset), false, false).unwrap().contains("closed"));
+        let reset = Some(std::io::ErrorKind::ConnectionReset);
+        assert!(hint(&[], reset, false, false, true).unwrap().contains("closed the connection during"));
+        assert!(hint(&[], reset, false, false, false).unwrap().contains("without answering the TLS handshake"));
     }
 
     /// The reason codes are those of the linked OpenSSL: each one's text.

@@ -142,7 +142,7 @@ pub fn handshake(
                         ),
                     )
                 } else {
-                    let why = describe_failure(stack, io, t.identity.is_some());
+                    let why = describe_failure(stack, io, t.identity.is_some(), true);
                     Error::new(Code::Tls, format!("TLS handshake with {peer}: {why}"))
                 });
             }

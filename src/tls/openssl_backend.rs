@@ -22,7 +22,7 @@
 
 use super::config::{Ignore, Ocsp, TlsVersion};
 use super::verify::{self, code, Class, Problem};
-use super::{describe_ssl_error, setup_err, TlsOptions, TlsSummary};
+use super::{describe_failure, setup_err, TlsOptions, TlsSummary};
 use crate::error::{Code, Error, Result};
 use crate::options::{HostKind, Target};
 use crate::sys;
@@ -222,7 +222,7 @@ impl Verifier {
         ignored || !st.chain_done
     }
 
-    /// "serial ..., revoked 2024-... (CRL of "CN=...")" from "crlFile".
+    /// "revoked 2024-01-31 00:00:00 UTC by the CRL of \"CN=...\"", from "crlFile".
     fn revocation(&self, cert: &openssl::x509::X509Ref) -> Option<String> {
         let owned = cert.to_owned();
         self.crls.iter().find_map(|crl| match crl.get_by_cert(&owned) {
@@ -369,7 +369,12 @@ pub fn handshake(
                 if refused {
                     return Err(v.refusal(t, &peer));
                 }
-                let why = describe_ssl_error(mid.error(), t.identity.is_some());
+                // server_random stays zero until the ServerHello arrived.
+                let mut random = [0u8; 32];
+                let n = mid.ssl().server_random(&mut random);
+                let answered = random[..n].iter().any(|b| *b != 0);
+                let e = mid.error();
+                let why = describe_failure(e.ssl_error(), e.io_error(), t.identity.is_some(), answered);
                 return Err(Error::new(Code::Tls, format!("TLS handshake with {peer}: {why}")));
             }
             Err(HandshakeError::WouldBlock(mid)) => {

@@ -30,6 +30,27 @@ fn not_tls_and_timeouts() {
     let port = http_server();
     let url = format!("wss://127.0.0.1:{port}/");
     rejected(&url, &json!({}), WS_E_TLS, &["TLS handshake with 127.0.0.1", "the server did not answer with TLS"]);
+    // A WebSocket server on a plain port that just drops what it cannot
+    // parse, and a TLS server that answers and then hangs up.
+    let ws = echo_server();
+    let url = format!("wss://127.0.0.1:{}/", ws.port);
+    rejected(
+        &url,
+        &json!({}),
+        WS_E_TLS,
+        &["the server closed the connection without answering the TLS handshake: is this a plain ws:// port?"],
+    );
+    let ca = test_ca();
+    let srv = TlsServer::start(
+        &make(&Spec::server("tls13 only"), None, Some(&ca)),
+        ServerOpts {
+            client_ca: Some(ca.cert.clone()),
+            max_version: Some(openssl::ssl::SslVersion::TLS1_2),
+            ..Default::default()
+        },
+    );
+    let m = rejected(&srv.url(), &json!({ "caCertificates": ca.pem() }), WS_E_TLS, &["TLS handshake with"]);
+    assert!(!m.contains("plain ws://"), "{m}");
     for o in [json!({ "timeout": 300 }), json!({ "timeout": 300, "ignoreSslErrors": ["SelfSignedCertificate"] })] {
         let port = silent_server();
         let url = format!("wss://127.0.0.1:{port}/");

@@ -293,4 +293,24 @@ fn pkcs12_and_pem_confusions() {
         assert_eq!(open("wss://127.0.0.1:9/", Some(&o.to_string())), WS_ERROR, "{o}");
         assert_error(WS_E_INVALID_OPTIONS, &["argument error in options: ", needle]);
     }
+    // A legacy-encrypted file (RC2-40, as older tools export) with the
+    // right password is not called a wrong password.
+    let legacy = dir.path().join("legacy.p12");
+    let st = std::process::Command::new("openssl")
+        .args(["pkcs12", "-export", "-legacy", "-passout", "pass:right", "-in"])
+        .arg(&pemf)
+        .arg("-inkey")
+        .arg(&keyf)
+        .arg("-out")
+        .arg(&legacy)
+        .status()
+        .expect("the openssl command (Debian package openssl)");
+    assert!(st.success());
+    let o = json!({ "sslConfig": { "pkcs12File": legacy, "password": "right" } });
+    assert_eq!(open("wss://127.0.0.1:9/", Some(&o.to_string())), WS_ERROR);
+    assert_error(
+        WS_E_INVALID_OPTIONS,
+        &["cannot open the PKCS#12 file (", "legacy encryption", "openssl pkcs12 -legacy"],
+    );
+    assert!(!last_error().contains("wrong \"password\""), "{}", last_error());
 }
