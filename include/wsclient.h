@@ -619,6 +619,51 @@ int ws_read_into(int socket, void *buf, size_t cap, size_t *len, int *type, int 
 // Ownership: pointers from ws_read() on this socket become invalid.
 int ws_close(int socket, int code, const char *reason);
 
+// Close several sockets at once, within one time budget (a host shutting
+// down: a Lua state or a Python interpreter closing every client it has).
+//
+// Each listed socket is closed as ws_close() would, but the closing
+// handshakes run in parallel: every close frame is sent first, then the
+// library waits for the servers' answers together. `timeout_ms` >= 0 bounds
+// the whole call (each socket's "closeTimeout" still applies if shorter);
+// < 0 lets each socket wait its own "closeTimeout", in parallel. `code`
+// and `reason` as ws_close(), for all of them.
+//
+// `sockets` may be NULL when `count` is 0. Numbers that are not open (or
+// listed twice) are skipped: the others are still closed and released.
+//
+// Returns: WS_OK (0) when every listed number was open and is now closed;
+// WS_ERROR (-1): WS_E_INVALID_ARGUMENT (bad code, reason or array: nothing
+// is closed), WS_E_BAD_SOCKET (some numbers were not open; the message
+// says how many and the first; all the open ones were closed).
+// Blocking: at most `timeout_ms` (or the longest "closeTimeout") plus a
+// moment. Threads: any thread. Ownership: `sockets` is read during the
+// call only; pointers from ws_read() on the closed sockets become invalid.
+int ws_close_many(const int *sockets, size_t count, int code, const char *reason, int timeout_ms);
+
+// Release everything the library holds, so that it can be unloaded
+// (dlclose, FreeLibrary) or the process can end without background
+// threads (libcurl's curl_global_cleanup is the model).
+//
+// Closes every open socket as ws_close_many() with code 1001 (Going
+// Away) would, destroys every event queue (as ws_queue_destroy()), then
+// stops the library's background threads (the reactor, the callback
+// thread, the connection threads) and waits for them to exit. Connection
+// attempts that have not started are dropped; one running in DNS or TCP
+// connect ends on its own ("timeout" option, or the system's limits).
+// `timeout_ms` >= 0 bounds the whole call; < 0 waits as long as needed.
+// The library can be used again afterwards: the next call starts afresh.
+//
+// Precondition: no other thread is inside a ws_* call, and none enters
+// one until this returns (as with curl_global_cleanup). Not from inside a
+// callback (WS_E_INVALID_ARGUMENT).
+//
+// Returns: WS_OK (0) when every library thread has exited (unloading is
+// then safe); WS_TIMEOUT (-2, WS_E_TIMEOUT) when a connection attempt was
+// still running on a library thread at the deadline (unloading is not
+// safe yet: call again); WS_ERROR (-1, WS_E_INVALID_ARGUMENT).
+int ws_cleanup(int timeout_ms);
+
 // The message of the last error on this thread (like errno, WinCC
 // `getLastError`): it names the stage and the cause, e.g. "connect
 // 127.0.0.1:9: connection refused". "" when the last call succeeded.
@@ -758,7 +803,10 @@ int ws_queue_create(void);
 
 // Destroy an event queue: waiting events are discarded, a thread blocked in
 // ws_next_event() on it returns WS_ERROR, and sockets still delivering to it
-// drop their events (close them first).
+// drop their events (close them first). Events lent by ws_next_event() are
+// freed. As with ws_queue_set_callback(NULL), when it returns no call of the
+// queue's callback is running or will start (unless called from inside that
+// callback).
 //
 // Returns: WS_OK (0); WS_ERROR (-1, WS_E_BAD_SOCKET for an unknown queue).
 int ws_queue_destroy(int queue);
@@ -767,7 +815,9 @@ int ws_queue_destroy(int queue);
 //
 // `timeout_ms`: < 0 waits forever, 0 polls, a positive value is a deadline.
 // On WS_OK the event is written to `*event`; its `data` stays valid until
-// the next ws_next_event() on this queue (or its destruction).
+// the calling thread's next ws_next_event() on this queue, or the queue's
+// destruction (each consuming thread has its own lent event: another
+// thread's call never frees it).
 //
 // Returns: WS_OK (0); WS_TIMEOUT (-2, WS_E_TIMEOUT) when no event came;
 // WS_ERROR (-1): WS_E_BAD_SOCKET (unknown or destroyed queue),
@@ -784,9 +834,21 @@ int ws_next_event(int queue, struct ws_event *event, int timeout_ms);
 // ws_write() and ws_close() on the socket the event is about; while it runs,
 // later events wait. The event and its data are valid until it returns.
 // Events already waiting in the queue are delivered to the callback. NULL
-// `cb` switches back to ws_next_event(). `user` is passed back untouched.
+// `cb` switches back to ws_next_event(): events not yet handed to the
+// callback stay in the queue for it. `user` is passed back untouched.
 //
-// Returns: WS_OK (0); WS_ERROR (-1, WS_E_BAD_SOCKET for an unknown queue).
+// Quiescence: when this function returns, no call of the previous callback
+// (with its `user`) is running or will start, so the host may free what
+// `user` points to. It waits for a call in progress to return. Called from
+// inside that callback (on the callback thread), it cannot wait for
+// itself: the running call is the caller's own, and no further call starts
+// after it returns. The byte limit of ws_queue_create() counts events until
+// their callback has returned.
+//
+// Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET for an unknown or
+// destroyed queue, WS_E_INTERNAL when the callback thread cannot be
+// started (the events stay queued).
+// Threads: any thread.
 int ws_queue_set_callback(int queue, ws_callback cb, void *user);
 
 // Fill `*info` with what the socket's TLS connection negotiated (version,

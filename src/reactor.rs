@@ -12,8 +12,9 @@
 #![deny(unsafe_code)]
 
 use crate::conn::{Conn, Rearm};
+use crate::error::{Code, Error, Result};
+use crate::global::Global;
 use crate::sys::{self, Epoll, EventFd, EP_IN, EP_ONESHOT, EP_OUT, EP_RDHUP};
-use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -42,9 +43,10 @@ const ADOPT_DELAY: Duration = Duration::from_millis(100);
 enum Cmd {
     Arm(u64),
     At(Instant, Timer),
+    Stop,
 }
 
-struct Reactor {
+pub struct Reactor {
     epoll: Epoll,
     waker: EventFd,
     conns: Mutex<HashMap<u64, Entry>>,
@@ -52,6 +54,7 @@ struct Reactor {
     /// Registered but not yet added to epoll (see ADOPT_DELAY), and whether
     /// an adoption is already scheduled.
     late: Mutex<(Vec<u64>, bool)>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 struct Entry {
@@ -60,26 +63,75 @@ struct Entry {
     added: bool,
 }
 
-static REACTOR: Lazy<Arc<Reactor>> = Lazy::new(|| {
-    let r = Arc::new(Reactor {
-        epoll: Epoll::new().expect("epoll_create1"),
-        waker: EventFd::new().expect("eventfd"),
-        conns: Mutex::new(HashMap::new()),
-        cmds: Mutex::new(Vec::new()),
-        late: Mutex::new((Vec::new(), false)),
-    });
-    r.epoll.add(r.waker.fd(), EP_IN, WAKE_TOKEN).expect("register the reactor's eventfd");
+static REACTOR: Global<Reactor> = Global::new();
+
+/// The background thread, started on first use. A failure (no descriptors,
+/// no threads) is this caller's error; the next call tries again.
+pub fn get() -> Result<Arc<Reactor>> {
+    REACTOR
+        .get_or_try_init(|| {
+            let fail = |what: &str, e: std::io::Error| {
+                Error::new(Code::Internal, format!("cannot start the background thread: {what}: {e}"))
+            };
+            let epoll = Epoll::new().map_err(|e| fail("epoll_create1", e))?;
+            let waker = EventFd::new().map_err(|e| fail("eventfd", e))?;
+            epoll.add(waker.fd(), EP_IN, WAKE_TOKEN).map_err(|e| fail("epoll_ctl", e))?;
+            Ok(Reactor {
+                epoll,
+                waker,
+                conns: Mutex::new(HashMap::new()),
+                cmds: Mutex::new(Vec::new()),
+                late: Mutex::new((Vec::new(), false)),
+                thread: Mutex::new(None),
+            })
+        })
+        .and_then(|r| {
+            ensure_thread(&r)?;
+            Ok(r)
+        })
+}
+
+fn ensure_thread(r: &Arc<Reactor>) -> Result<()> {
+    let mut t = r.thread.lock();
+    if t.is_some() {
+        return Ok(());
+    }
     let r2 = r.clone();
-    std::thread::Builder::new().name("wsclient-reactor".into()).spawn(move || run(r2)).expect("spawn the reactor");
-    r
-});
+    let h = std::thread::Builder::new()
+        .name("wsclient-reactor".into())
+        .spawn(move || run(r2))
+        .map_err(|e| Error::new(Code::Internal, format!("cannot start the background thread: {e}")))?;
+    *t = Some(h);
+    Ok(())
+}
+
+/// The background thread's state, if it was started.
+pub fn peek() -> Option<Arc<Reactor>> {
+    REACTOR.peek()
+}
+
+/// Stops the background thread and waits for it (ws_cleanup); every
+/// connection was deregistered before.
+pub fn stop() {
+    if let Some(r) = REACTOR.take() {
+        r.cmds.lock().push(Cmd::Stop);
+        r.waker.wake();
+        let h = r.thread.lock().take();
+        if let Some(h) = h {
+            let _ = h.join();
+        }
+    }
+}
+
+pub(crate) fn forget_in_child() {
+    REACTOR.forget_in_child();
+}
 
 fn interest(conn: &Conn) -> u32 {
     EP_IN | EP_RDHUP | EP_ONESHOT | if conn.wants_write() { EP_OUT } else { 0 }
 }
 
-fn command(c: Cmd) {
-    let r = &*REACTOR;
+fn command(r: &Reactor, c: Cmd) {
     r.cmds.lock().push(c);
     r.waker.wake();
 }
@@ -87,8 +139,7 @@ fn command(c: Cmd) {
 /// Starts serving a new connection (and its keepalive). Sockets with an
 /// event queue are watched at once (only this thread reads them); the others
 /// after ADOPT_DELAY, unless their keepalive interval is shorter.
-pub fn register(conn: Arc<Conn>, immediate: bool) {
-    let r = &*REACTOR;
+pub fn register(r: &Reactor, conn: Arc<Conn>, immediate: bool) {
     let token = conn.token;
     let immediate = immediate || conn.ping_interval() < ADOPT_DELAY * 2;
     r.conns.lock().insert(token, Entry { conn: conn.clone(), added: immediate });
@@ -101,7 +152,7 @@ pub fn register(conn: Arc<Conn>, immediate: bool) {
             !std::mem::replace(&mut late.1, true)
         };
         if first {
-            command(Cmd::At(Instant::now() + ADOPT_DELAY, Timer::Adopt));
+            command(r, Cmd::At(Instant::now() + ADOPT_DELAY, Timer::Adopt));
         }
     }
 }
@@ -113,18 +164,17 @@ fn add(r: &Reactor, conn: &Arc<Conn>) {
         return;
     }
     if let Some(due) = conn.keepalive_tick(sys::now_us()) {
-        command(Cmd::At(at_us(due), Timer::Keepalive(token)));
+        command(r, Cmd::At(at_us(due), Timer::Keepalive(token)));
     }
     // frames that came with the upgrade response are in our buffer, not the
     // kernel's: epoll would not report them
     if conn.has_buffered_input() {
-        command(Cmd::At(Instant::now(), Timer::Serve(token)));
+        command(r, Cmd::At(Instant::now(), Timer::Serve(token)));
     }
 }
 
 /// Stops serving a connection; called before its socket is closed.
-pub fn deregister(conn: &Conn) {
-    let r = &*REACTOR;
+pub fn deregister(r: &Reactor, conn: &Conn) {
     let entry = r.conns.lock().remove(&conn.token);
     match entry {
         Some(e) if e.added => {
@@ -137,14 +187,14 @@ pub fn deregister(conn: &Conn) {
 
 /// Asks the reactor to look at a connection now (e.g. output was left queued).
 pub fn rearm(token: u64) {
-    if Lazy::get(&REACTOR).is_some() {
-        command(Cmd::Arm(token));
+    if let Some(r) = REACTOR.peek() {
+        command(&r, Cmd::Arm(token));
     }
 }
 
 /// Runs `job` on the reactor thread at `at` (it must not block).
-pub fn schedule(at: Instant, job: Job) {
-    command(Cmd::At(at, Timer::Call(job)));
+pub fn schedule(r: &Reactor, at: Instant, job: Job) {
+    command(r, Cmd::At(at, Timer::Call(job)));
 }
 
 fn at_us(due_us: u64) -> Instant {
@@ -223,6 +273,7 @@ fn run(r: Arc<Reactor>) {
                     match c {
                         Cmd::Arm(t) => arm(&r, t),
                         Cmd::At(at, t) => push(&mut heap, &mut timers, at, t),
+                        Cmd::Stop => return,
                     }
                 }
                 continue;

@@ -81,6 +81,17 @@ pub fn recv(fd: RawFd, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
     }
 }
 
+/// One blocking recv(2) that returns EINTR to the caller, so that a signal
+/// lets it look at its deadline again (SO_RCVTIMEO restarts at every call).
+pub fn recv_once(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is a valid writable slice for buf.len() bytes.
+    let r = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if r >= 0 {
+        return Ok(r as usize);
+    }
+    Err(io::Error::last_os_error())
+}
+
 /// Busy polling (the `busyPoll` option): repeats the non-blocking attempt `f`
 /// until it gives anything but WouldBlock, `budget` has passed or `deadline`
 /// has come. None when nothing came; the caller then sleeps as usual. Spinning
@@ -278,4 +289,30 @@ impl Drop for EventFd {
 pub fn now_us() -> u64 {
     static START: once_cell::sync::Lazy<Instant> = once_cell::sync::Lazy::new(Instant::now);
     START.elapsed().as_micros() as u64
+}
+
+/// A new reference to an `Arc` published with `Arc::into_raw` (see
+/// `global.rs`): `p` came from `Arc::into_raw` and its published reference
+/// is still held, so the count is at least one.
+pub fn arc_clone_raw<T>(p: *const T) -> std::sync::Arc<T> {
+    // SAFETY: per the contract above, `p` points to a live Arc allocation.
+    unsafe {
+        std::sync::Arc::increment_strong_count(p);
+        std::sync::Arc::from_raw(p)
+    }
+}
+
+/// Takes back the reference published with `Arc::into_raw` (once).
+pub fn arc_from_raw<T>(p: *const T) -> std::sync::Arc<T> {
+    // SAFETY: `p` came from `Arc::into_raw` and the caller unpublished it, so
+    // this reference is reclaimed exactly once.
+    unsafe { std::sync::Arc::from_raw(p) }
+}
+
+/// Registers `f` to run in the child after every fork() (pthread_atfork).
+pub fn at_fork_child(f: extern "C" fn()) {
+    // SAFETY: registers a plain function pointer; no prepare/parent handlers.
+    unsafe {
+        libc::pthread_atfork(None, None, Some(f));
+    }
 }
