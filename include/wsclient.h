@@ -293,6 +293,31 @@ typedef struct ws_event {
 // A function called with each event of a queue (ws_queue_set_callback).
 typedef void (*ws_callback)(const struct ws_event *event, void *user);
 
+// What a wss:// connection negotiated and the server's certificate
+// (ws_get_tls_info()). Every field is a NUL-terminated string, cut at a
+// character boundary when longer than its array.
+typedef struct ws_tls_info {
+  // The protocol version: "TLSv1.2" or "TLSv1.3".
+  char version[16];
+  // The cipher suite, by OpenSSL's name: "TLS_AES_256_GCM_SHA384",
+  // "ECDHE-ECDSA-AES128-GCM-SHA256".
+  char cipher[64];
+  // SHA-256 of the server's certificate (DER) as "AB:CD:..." (95
+  // characters): what "pinnedSha256" accepts and `openssl x509
+  // -fingerprint -sha256` prints.
+  char cert_sha256[96];
+  // SHA-256 of its public key (SubjectPublicKeyInfo DER), in the same
+  // form: stays the same when the certificate is renewed with the same key.
+  char pubkey_sha256[96];
+  // Subject and issuer of the server's certificate, "CN=plc, O=Plant".
+  char subject[256];
+  char issuer[256];
+  // The classes "ignoreSslErrors" let through on this connection,
+  // comma-separated ("HostNameMismatch,CertificateExpired"); "" when the
+  // certificate passed verification as it is (or was pinned).
+  char ignored_errors[256];
+} ws_tls_info;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -360,8 +385,11 @@ extern "C" {
 //   handshake does not spin.
 //
 // `wss://` verifies the server certificate against the system trust store
-// and the host name or IP address of the URL, and sends SNI. TLS keys
-// (ignored for `ws://`):
+// and the host name or IP address of the URL, and sends SNI. The whole
+// policy below is decided inside the one TLS handshake (OpenSSL's verify
+// callback sees every problem of the chain the server sent): there is never
+// a second connection, and a server that fails verification is refused
+// before the client certificate is sent. TLS keys (ignored for `ws://`):
 // - `"ignoreSslErrors"` (WinCC): `false` (default) verifies everything;
 //   `true`, `""` or `[]` accepts any certificate; a list of class names
 //   accepts a certificate whose only problems are of those classes, and
@@ -371,40 +399,39 @@ extern "C" {
 //   CertificateNotYetValid, SelfSignedCertificate,
 //   SelfSignedCertificateInChain, UnableToGetLocalIssuerCertificate,
 //   UnableToGetIssuerCertificate, UnableToVerifyFirstCertificate,
-//   CertificateUntrusted, CertificateRejected, InvalidCaCertificate,
-//   InvalidPurpose, PathLengthExceeded, CertificateSignatureFailed,
-//   UnableToDecryptCertificateSignature, UnableToDecodeIssuerPublicKey,
-//   InvalidNotBeforeField, InvalidNotAfterField, SubjectIssuerMismatch,
-//   AuthorityIssuerSerialNumberMismatch, UnspecifiedError (any other
-//   verification error, e.g. an RSA key under 2048 bits or a SHA-1
-//   signature, too weak for OpenSSL's security level). CertificateRevoked,
-//   CertificateBlacklisted and NoPeerCertificate are accepted but never
-//   occur (revocation is not checked). Untrusted roots are
+//   CertificateUntrusted, CertificateRejected, CertificateRevoked,
+//   InvalidCaCertificate, InvalidPurpose, PathLengthExceeded,
+//   CertificateSignatureFailed, UnableToDecryptCertificateSignature,
+//   UnableToDecodeIssuerPublicKey, InvalidNotBeforeField,
+//   InvalidNotAfterField, SubjectIssuerMismatch,
+//   AuthorityIssuerSerialNumberMismatch, the OCSP classes
+//   (OcspNoResponseFound, OcspMalformedRequest, OcspMalformedResponse,
+//   OcspInternalError, OcspTryLater, OcspSigRequred, OcspUnauthorized,
+//   OcspResponseCannotBeTrusted, OcspResponseCertIdUnknown,
+//   OcspResponseExpired, OcspStatusUnknown), and UnspecifiedError (any
+//   other verification error, e.g. an RSA key under 2048 bits or a SHA-1
+//   signature, too weak for OpenSSL's security level, or a missing or
+//   expired CRL). CertificateBlacklisted and NoPeerCertificate are
+//   accepted but never occur. Untrusted roots are
 //   SelfSignedCertificate(InChain) or UnableToGetLocalIssuerCertificate, as
 //   with Qt on OpenSSL; CertificateUntrusted is OpenSSL's "certificate not
-//   trusted" only. An unknown name is WS_E_INVALID_OPTIONS. The TLS library
-//   shows only the server's own certificate: when its issuer is not in the
-//   trust store, a second handshake lets OpenSSL judge the chain the server
-//   sends. When OpenSSL stops checking a chain at an ignored problem that
-//   is not about trust (e.g. InvalidCaCertificate, or a date of a CA
-//   certificate the server sent), the rest of the chain cannot be checked
-//   and the connection is refused, saying so; adding the issuing CA to
-//   "caCertificates" often helps. Ignoring a trust class
-//   (SelfSignedCertificate, SelfSignedCertificateInChain,
-//   UnableToGetLocalIssuerCertificate,
-//   UnableToGetIssuerCertificate, UnableToVerifyFirstCertificate,
-//   CertificateUntrusted, CertificateRejected) accepts a chain that nobody
-//   vouches for without checking its CA certificates further; the server's
-//   own certificate (dates, name) is still checked.
+//   trusted" only. An unknown name is WS_E_INVALID_OPTIONS. OpenSSL goes on
+//   checking the chain after an ignored problem (signatures, dates, names
+//   of every certificate), so ignoring one class never lets another
+//   problem through; ignoring an untrusted root accepts whoever holds it.
 // - `"sslConfig"` (WinCC): the client certificate, `{"localCertificate":
 //   PEM, "privateKey": {"key": PEM, "algorithm": "RSA" or "EC",
 //   "password": "..."}}`. The certificate may be followed by CA
 //   certificates of its chain. `"localCertificateFile"` and `"keyFile"`
 //   name PEM files instead. Keys may be PKCS#1, SEC1, PKCS#8, encrypted
 //   PKCS#8 or legacy encrypted PEM ("password" needed); "algorithm" is
-//   optional. DSA keys are unsupported. A wrong password, a key that does
-//   not match the certificate or another algorithm than "algorithm" is
-//   WS_E_INVALID_OPTIONS.
+//   optional. Or a PKCS#12 file (.p12/.pfx) with certificate, key and CA
+//   certificates: `{"pkcs12File": path, "password": "..."}`, or
+//   `{"pkcs12": base64 text, "password": "..."}`. DSA keys are
+//   unsupported. A wrong password, a key that does not match the
+//   certificate, another algorithm than "algorithm", or a PKCS#12 file
+//   where PEM is expected (and the reverse) is WS_E_INVALID_OPTIONS naming
+//   the key.
 // - `"caCertificates"`: PEM text with CA certificates (or a list of such
 //   texts) trusted besides the system store; `"caCertificatesFile"`: a PEM
 //   file path or a list of paths. `"caCertificatesOnly"`: true trusts only
@@ -413,20 +440,41 @@ extern "C" {
 //   its public key (SubjectPublicKeyInfo DER), 64 hex digits with optional
 //   colons, or a list. The server is accepted if and only if one matches;
 //   nothing else (issuer, dates, name) is checked. Not combinable with
-//   "ignoreSslErrors" or "caCertificates".
-// - `"tlsMinVersion"`: `"1.2"` (default) or `"1.3"`.
+//   "ignoreSslErrors", "caCertificates", "crlFile" or "ocspStapling".
+// - `"crlFile"`: a PEM file with one or more CRLs (or a list of files),
+//   read by ws_open(). Every certificate of the chain is then checked and
+//   needs a CRL from its issuer in these files (a missing or expired CRL is
+//   UnspecifiedError); a revoked one is CertificateRevoked.
+// - `"ocspStapling"`: `"check"` asks the server for a stapled OCSP response
+//   and verifies it (signed by the issuing CA or a responder it authorised,
+//   about this certificate, within its validity); "revoked" is
+//   CertificateRevoked, other problems are the Ocsp* classes. `"require"`
+//   also refuses a server that staples none (OcspNoResponseFound).
+//   "crlFile" and "ocspStapling" are not combinable with "ignoreSslErrors":
+//   true.
+// - `"tlsMinVersion"`: `"1.2"` (default) or `"1.3"`; `"tlsMaxVersion"`:
+//   `"1.2"` or `"1.3"` (default: the highest both sides support). What was
+//   negotiated is read with ws_get_tls_info().
+//
+// Backends: on Linux (and other Unix except macOS) the library drives
+// OpenSSL itself and everything above works. Where it uses native-tls (the
+// platform's TLS library: Windows, macOS, or a Linux build with the cargo
+// feature `native-tls-backend`) only its switches exist: "ignoreSslErrors"
+// can be true or ["HostNameMismatch"]; "crlFile", "ocspStapling", other
+// classes, and "pinnedSha256" with a client certificate are
+// WS_E_INVALID_OPTIONS; a refused certificate is WS_E_TLS_VERIFY without a
+// class; ws_get_tls_info() has no version or cipher.
 //
 // A certificate verification failure (WS_E_TLS_VERIFY) names every problem
 // by class and ends with the certificate and its SHA-256, to pin a device
 // on first use: "TLS handshake with 192.168.0.10:443: CertificateExpired
-// (notAfter 2024-01-31 00:00:00 UTC); server certificate "CN=plc" issued
-// by "CN=Plant CA", SHA-256 AB:CD:...". When OpenSSL refuses a certificate
-// during the handshake, a second handshake without verification reads it
-// for that message (within "timeout"; at most 5 s without one). Other TLS
-// failures are WS_E_TLS with OpenSSL's reason and a hint, e.g. "TLS
-// handshake with 10.0.0.5:443: wrong version number (the server did not
-// answer with TLS: is this a plain ws:// port?)", including alerts right
-// after the handshake ("... TLS: tlsv13 alert certificate required").
+// (notAfter 2024-01-31 00:00:00 UTC); not in ignoreSslErrors
+// [HostNameMismatch]; server certificate "CN=plc" issued by "CN=Plant CA",
+// SHA-256 AB:CD:...". Other TLS failures are WS_E_TLS with OpenSSL's reason
+// and a hint, e.g. "TLS handshake with 10.0.0.5:443: wrong version number
+// (the server did not answer with TLS: is this a plain ws:// port?)",
+// including alerts right after the handshake ("... TLS: tlsv13 alert
+// certificate required").
 //
 // Returns: a socket number > 0 (never 0, never one still in use or recently
 // closed); WS_ERROR (-1); WS_TIMEOUT (-2) when `"timeout"` expired.
@@ -830,6 +878,23 @@ int ws_next_event(int queue, struct ws_event *event, int timeout_ms);
 // started (the events stay queued).
 // Threads: any thread.
 int ws_queue_set_callback(int queue, ws_callback cb, void *user);
+
+// Fill `*info` with what the socket's TLS connection negotiated (version,
+// cipher suite) and the server's certificate (SHA-256 fingerprints of the
+// certificate and its public key, subject, issuer), and the verification
+// problems "ignoreSslErrors" let through.
+//
+// It describes the current connection; after the connection ended (and
+// until ws_close()) the last one; after a reconnect the new one. With the
+// native-tls backend (see ws_open()) `version` and `cipher` are "".
+//
+// `size` must be `sizeof(ws_tls_info)` as the caller was compiled with; the
+// library writes at most that many bytes (later versions only append fields).
+// Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (not
+// connected yet), WS_E_INVALID_ARGUMENT (info NULL, size too small for the
+// fields of this version's first release, or a ws:// socket, which has no
+// TLS). Does not block. Threads: any thread.
+int ws_get_tls_info(int socket, struct ws_tls_info *info, size_t size);
 
 #ifdef __cplusplus
 }  // extern "C"

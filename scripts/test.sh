@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, for a fresh Debian 12 machine with a Rust toolchain.
 # Installs what it needs (cmake, nginx, Lua 5.4, Python venv, ...), then:
-#   1. cargo fmt --check, cargo clippy -D warnings
+#   1. cargo fmt --check, cargo clippy -D warnings (also of the portable
+#      native-tls TLS backend)
 #   2. cargo test: unit tests, the header drift check, the Rust suites through
 #      the C ABI (api, misuse, exports, memory, events, TLS with nginx)
 #   3. CMake build + ctest: C tests under ASan/UBSan, examples, header as
@@ -42,6 +43,7 @@ REL="$BUILD/cargo/release"
 
 step fmt cargo fmt --check
 step clippy cargo clippy --all-targets --locked -- -D warnings
+step native-tls-backend cargo clippy --locked --lib --features native-tls-backend -- -D warnings
 step cargo-test cargo test --locked --no-fail-fast
 step cmake-ctest cmake_all
 step python env WSCLIENT_LIBRARY="$ROOT/$REL/libwsclient.so" WSCLIENT_ECHO_SERVER="$ROOT/$REL/wsclient-echo-server" \

@@ -37,22 +37,24 @@ pub fn open(target: &Target, opts: &Options) -> Result<Opened> {
     let addrs = resolve(target, opts, deadline)?;
     let tcp = tcp_connect(&addrs, target, opts, deadline)?;
     let _ = tcp.set_nodelay(opts.tcp_nodelay);
-    let transport = match target.scheme {
-        Scheme::Ws => Transport::Plain(tcp),
+    let (transport, tls_summary) = match target.scheme {
+        Scheme::Ws => (Transport::Plain(tcp), None),
         Scheme::Wss => {
             let stage = format!("TLS handshake with {}", target.peer());
             tcp.set_nonblocking(true).map_err(|e| Error::io(Code::Connect, &stage, &e))?;
-            let s = tls::handshake(tcp, target, opts, deadline).map_err(|e| {
+            let (s, summary) = tls::handshake(tcp, target, opts, deadline).map_err(|e| {
                 if e.code == Code::Timeout {
                     timeout_err(opts, &stage)
                 } else {
                     e
                 }
             })?;
-            Transport::Tls(Box::new(s))
+            (Transport::Tls(Box::new(s)), Some(summary))
         }
     };
-    upgrade(transport, target, opts, deadline)
+    let mut opened = upgrade(transport, target, opts, deadline)?;
+    opened.upgrade.tls = tls_summary;
+    Ok(opened)
 }
 
 /// DNS with the deadline: a name lookup runs on a helper thread only when a

@@ -19,6 +19,9 @@ pub struct Upgrade {
     pub reason: String,
     pub headers: Vec<(String, String)>,
     pub subprotocol: Option<String>,
+    /// wss://: what TLS negotiated and the server's certificate (filled in
+    /// by `connect` after the upgrade).
+    pub tls: Option<crate::tls::TlsSummary>,
 }
 
 impl Upgrade {
@@ -137,7 +140,7 @@ pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> 
         .iter()
         .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string()))
         .collect();
-    let mut up = Upgrade { status, reason, headers: hdrs, subprotocol: None };
+    let mut up = Upgrade { status, reason, headers: hdrs, subprotocol: None, tls: None };
     if status != 101 {
         let reason = if up.reason.is_empty() { canonical_reason(status) } else { up.reason.as_str() };
         let mut msg = format!("upgrade rejected by {peer}: HTTP {status} {reason}").trim_end().to_string();

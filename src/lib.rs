@@ -23,8 +23,6 @@ mod registry;
 mod socket;
 mod sys;
 mod tls;
-mod tls_config;
-mod tls_verify;
 mod transport;
 
 pub use ffi::*;

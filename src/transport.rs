@@ -1,5 +1,7 @@
-//! The byte stream under a connection: plain TCP or TLS over TCP, with
-//! non-blocking attempts and deadline-bounded waits built from them.
+//! The byte stream under a connection: plain TCP or TLS over TCP (the TLS
+//! backend's stream, `tls::Stream`: OpenSSL's on Linux, native-tls's on the
+//! portable path), with non-blocking attempts and deadline-bounded waits
+//! built from them.
 #![deny(unsafe_code)]
 
 use crate::sys;
@@ -13,7 +15,7 @@ pub enum Transport {
     /// MSG_DONTWAIT, so that a reader without a deadline sleeps in recv(2).
     Plain(TcpStream),
     /// The socket is in non-blocking mode (OpenSSL needs it for retries).
-    Tls(Box<native_tls::TlsStream<TcpStream>>),
+    Tls(Box<crate::tls::Stream>),
 }
 
 impl Transport {
