@@ -5,8 +5,10 @@
 #   2. cargo test: unit tests, the header drift check, the Rust suites through
 #      the C ABI (api, misuse, exports, memory, events, TLS with nginx)
 #   3. CMake build + ctest: C tests under ASan/UBSan, examples, header as
-#      C99/C++, static linking, install + find_package/pkg-config consumers,
-#      Lua binding and lua_host scripts
+#      C99/C++, static linking, man pages, install (SONAME, no sanitizer,
+#      stripped + split debug info) + find_package/pkg-config consumers,
+#      Lua binding and lua_host scripts; then the Lua tests again with the
+#      module and host under ASan/UBSan (build-asan)
 #   4. the Python binding's pytest suite
 #   5. interop with a Python `websockets` server
 #   6. Autobahn|Testsuite (must score FAILED=0)
@@ -17,7 +19,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 . scripts/lib.sh
 ensure_rust
-ensure_packages build-essential cmake pkg-config libssl-dev liblua5.4-dev lua5.4 python3-venv python3-pip
+ensure_packages build-essential cmake pkg-config libssl-dev liblua5.4-dev lua5.4 python3-venv python3-pip \
+  bsdutils groff-base man-db
 sh tests/nginx/ensure-nginx.sh >&2
 
 BUILD=${WSCLIENT_BUILD_DIR:-build}
@@ -40,10 +43,26 @@ cmake_all() {
 }
 REL="$BUILD/cargo/release"
 
+# The Lua binding's tests once more with websocket.so and lua_host under
+# ASan/UBSan. The build above instruments only the C test programs (what
+# `cmake --install` copies must carry no sanitizer: install_check checks
+# it), so this second build tree asks for it, sharing the first one's cargo
+# build.
+lua_asan() {
+  local cargo_dir
+  case $BUILD in /*) cargo_dir=$BUILD/cargo ;; *) cargo_dir=$ROOT/$BUILD/cargo ;; esac
+  cmake -S . -B "$BUILD-asan" -DCMAKE_BUILD_TYPE=Release -DWSCLIENT_BUILD_TESTS=ON \
+      -DWSCLIENT_LUA_SANITIZE=ON -DWSCLIENT_CARGO_TARGET_DIR="$cargo_dir" \
+      -DWSCLIENT_BUILD_EXAMPLES=OFF -DWSCLIENT_BUILD_MANPAGES=OFF >/dev/null &&
+    cmake --build "$BUILD-asan" -j2 --target lua_host lua_websocket &&
+    ctest --test-dir "$BUILD-asan" -L lua --output-on-failure -j2
+}
+
 step fmt cargo fmt --check
 step clippy cargo clippy --all-targets --locked -- -D warnings
 step cargo-test cargo test --locked --no-fail-fast
 step cmake-ctest cmake_all
+step lua-asan lua_asan
 step python env WSCLIENT_LIBRARY="$ROOT/$REL/libwsclient.so" WSCLIENT_ECHO_SERVER="$ROOT/$REL/wsclient-echo-server" \
   bash bindings/python/run-tests.sh
 step interop bash tests/interop/run.sh "$BUILD/wsclient-interop-client"
