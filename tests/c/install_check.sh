@@ -135,7 +135,9 @@ echo "installed sizes (bytes):"
 
 url=
 start_server() {
-    "$prefix/bin/wsclient-echo-server" --port 0 >"$work/server.out" 2>"$work/server.err" &
+    # the background job opens server.out later than this shell reads it
+    : >"$work/server.out"
+    "$prefix/bin/wsclient-echo-server" --port 0 >>"$work/server.out" 2>"$work/server.err" &
     server_pid=$!
     i=0
     port=

@@ -57,7 +57,9 @@ awk -v dir="$tmp" '
 port=
 start_server() {
     [ -n "$port" ] && return 0
-    "$echo_server" --port 0 --host 127.0.0.1 >"$tmp/server.out" 2>"$tmp/server.err" &
+    # the background job opens server.out later than this shell reads it
+    : >"$tmp/server.out"
+    "$echo_server" --port 0 --host 127.0.0.1 >>"$tmp/server.out" 2>"$tmp/server.err" &
     server_pid=$!
     i=0
     while [ $i -lt 150 ]; do
