@@ -568,10 +568,12 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* With g_out_lock held: take the prompt off the terminal line. */
+/* With g_out_lock held: take the prompt (and what is typed after it) off
+ * the terminal line. Always, in prompt mode: the cursor may be after a
+ * prompt whose line the terminal's echo did not end yet. */
 static void clear_prompt(void)
 {
-    if (g_prompt_shown) {
+    if (g_prompt) {
         fputs("\r\033[2K", stdout);
         fflush(stdout);
         g_prompt_shown = 0;

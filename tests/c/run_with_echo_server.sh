@@ -10,6 +10,7 @@
 #   --expect-line TEXT     stdout must contain the whole line TEXT (repeatable)
 #   --expect-stderr TEXT   stderr must contain TEXT (repeatable)
 #   --reject TEXT          neither stdout nor stderr may contain TEXT (repeatable)
+#   --expect-count N TEXT  exactly N lines of stdout contain TEXT (repeatable)
 #   --expect-exit N        exit status (default 0)
 #   --server-arg ARG       pass ARG to the server too (repeatable; e.g. for
 #                          tests/c/scripted_server.c: --server-arg --scenario
@@ -27,6 +28,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/wsclient-run.XXXXXX") || exit 1
 : >"$tmp/expect_line"
 : >"$tmp/expect_err"
 : >"$tmp/reject"
+: >"$tmp/expect_count"
 server_pid=
 cleanup() {
     if [ -n "$server_pid" ]; then
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
     --expect-line) printf '%s\n' "$2" >>"$tmp/expect_line"; shift 2 ;;
     --expect-stderr) printf '%s\n' "$2" >>"$tmp/expect_err"; shift 2 ;;
     --reject) printf '%s\n' "$2" >>"$tmp/reject"; shift 2 ;;
+    --expect-count) printf '%s %s\n' "$2" "$3" >>"$tmp/expect_count"; shift 3 ;;
     --expect-exit) expect_exit=$2; shift 2 ;;
     --server-arg) server_args="$server_args $2"; shift 2 ;;
     --) shift; break ;;
@@ -119,6 +122,13 @@ while IFS= read -r line; do
         fail=1
     fi
 done <"$tmp/reject"
+while read -r n line; do
+    got=$(grep -F -c -e "$line" "$tmp/out")
+    if [ "$got" -ne "$n" ]; then
+        echo "FAIL: $got lines of stdout contain '$line', expected $n" >&2
+        fail=1
+    fi
+done <"$tmp/expect_count"
 if [ -s "$tmp/server.err" ]; then
     echo "--- echo server stderr" >&2; cat "$tmp/server.err" >&2
 fi
