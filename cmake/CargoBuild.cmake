@@ -10,6 +10,10 @@
 #   NATIVE_LIBS_FILE    where to write the detected list (one name per line)
 #   EXPECTED_LIBS       the list the imported target wsclient::static and the
 #                       installed package use, separated by '|'
+#   SONAME_LINK         the shared library's SONAME (libwsclient.so.0), made a
+#                       link to libwsclient.so in cargo's output directory so
+#                       that programs linked in the build tree find it at run
+#                       time (build.rs makes it too; empty: none)
 #
 # Why RUSTFLAGS: rustc prints "note: native-static-libs: ..." only while it
 # links the staticlib. Passing --print through RUSTFLAGS (instead of
@@ -54,6 +58,17 @@ else()
 endif()
 if(NOT _rc EQUAL 0)
   message(FATAL_ERROR "cargo build failed (${_rc})")
+endif()
+
+if(SONAME_LINK)
+  if(PROFILE STREQUAL "dev")
+    set(_outdir "${TARGET_DIR}/debug")
+  else()
+    set(_outdir "${TARGET_DIR}/${PROFILE}")
+  endif()
+  if(NOT EXISTS "${_outdir}/${SONAME_LINK}" AND NOT IS_SYMLINK "${_outdir}/${SONAME_LINK}")
+    file(CREATE_LINK "libwsclient.so" "${_outdir}/${SONAME_LINK}" SYMBOLIC)
+  endif()
 endif()
 
 string(REGEX MATCH "native-static-libs: ([^\r\n]*)" _m "${_err}")

@@ -12,9 +12,12 @@
  *   lua_close()                  -- closes what is still open (code 1001)
  *
  * usage: lua_host [-m DIR] [-D NAME=VALUE]... [-t SECONDS] [-k] SCRIPT [ARG...]
+ *        lua_host --help | --version
  *
  *   -m DIR          where websocket.so is (default: this program's directory,
- *                   then LUA_CPATH / the default search path)
+ *                   then where `cmake --install` puts it relative to this
+ *                   program (<prefix>/lib/lua/5.4), then LUA_CPATH / the
+ *                   default search path)
  *   -D NAME=VALUE   set global NAME to the string VALUE before the script
  *                   runs (e.g. -D URL=ws://127.0.0.1:8080/ -D PORT=8080)
  *   -t SECONDS      run-time limit; reaching it ends the host with status 124
@@ -33,7 +36,7 @@
  * reported on stderr, as a runtime logs it); 124 at the -t limit; else 0.
  */
 
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* getopt_long */
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -44,8 +47,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <getopt.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Set by CMakeLists.txt: the installed module directory relative to the
+ * installed lua_host, and the version. */
+#ifndef LUA_HOST_MODULE_DIR
+#define LUA_HOST_MODULE_DIR "../lib/lua/5.4"
+#endif
+#ifndef LUA_HOST_VERSION
+#define LUA_HOST_VERSION "dev"
+#endif
 
 /* Longest wait inside one websocket.poll(): the loop checks its stop
  * conditions (signals, the -t limit) at least this often. */
@@ -64,8 +77,40 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void usage(void) {
-    fprintf(stderr, "usage: lua_host [-m DIR] [-D NAME=VALUE]... [-t SECONDS] [-k] SCRIPT [ARG...]\n");
+static void usage(FILE *to) {
+    fputs("usage: lua_host [-m DIR] [-D NAME=VALUE]... [-t SECONDS] [-k] SCRIPT [ARG...]\n", to);
+}
+
+static void help(void) {
+    usage(stdout);
+    fputs("\n"
+          "A scripting host in the manner of an automation runtime: runs a Lua 5.4\n"
+          "SCRIPT with the websocket module loaded (NodeMCU's websocket.createClient(),\n"
+          "Q-SYS's WebSocket.New() and Timer.New() as globals), then drives its\n"
+          "connections and timers until nothing is connecting, open or running.\n"
+          "\n"
+          "Options:\n"
+          "  -m DIR            where websocket.so is (default: this program's directory,\n"
+          "                    then " LUA_HOST_MODULE_DIR " relative to it, then\n"
+          "                    LUA_CPATH and Lua's default search path)\n"
+          "  -D NAME=VALUE     set the global NAME to the string VALUE before the\n"
+          "                    script runs (repeatable), e.g. -D URL=ws://127.0.0.1:8080/\n"
+          "  -t SECONDS        run-time limit; reaching it ends the host with status 124\n"
+          "  -k                keep running while idle (until host.exit(), a signal or -t)\n"
+          "  -h, --help        this text\n"
+          "  -V, --version     lua_host's and Lua's version\n"
+          "\n"
+          "The script sees the globals websocket, WebSocket, Timer, host (host.exit([status])\n"
+          "ends the main loop, host.time() is monotonic seconds) and arg (arg[0] = SCRIPT,\n"
+          "arg[1..] = ARGs).\n"
+          "\n"
+          "Exit status: the one given to host.exit(); else 1 when the script or a handler\n"
+          "raised an error; 124 at the -t limit; 2 on usage errors; else 0.\n"
+          "\n"
+          "Examples:\n"
+          "  lua_host -D URL=ws://127.0.0.1:8080/ nodemcu_echo.lua\n"
+          "  lua_host -t 60 -D HOST=127.0.0.1 -D PORT=8080 qsys_ping.lua\n",
+          stdout);
 }
 
 /* host.exit([status]) */
@@ -150,7 +195,12 @@ int main(int argc, char **argv) {
     const char **defs = calloc((size_t)argc, sizeof *defs);
     int ndefs = 0;
     if (!defs) return 2;
-    while ((opt = getopt(argc, argv, "+m:D:t:kh")) != -1) {
+    static const struct option long_options[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    while ((opt = getopt_long(argc, argv, "+m:D:t:khV", long_options, NULL)) != -1) {
         switch (opt) {
         case 'm': module_dir = optarg; break;
         case 'D':
@@ -172,12 +222,17 @@ int main(int argc, char **argv) {
             break;
         }
         case 'k': keep_running = 1; break;
-        case 'h': usage(); free(defs); return 0;
-        default: usage(); free(defs); return 2;
+        case 'h': help(); free(defs); return 0;
+        case 'V':
+            /* the library is the module's: only the host's own version here */
+            printf("lua_host %s (%s)\n", LUA_HOST_VERSION, LUA_RELEASE);
+            free(defs);
+            return 0;
+        default: usage(stderr); free(defs); return 2;
         }
     }
     if (optind >= argc) {
-        usage();
+        usage(stderr);
         free(defs);
         return 2;
     }
@@ -201,9 +256,16 @@ int main(int argc, char **argv) {
     int status = 0;
 
     /* Module search: -m, then the host's own directory (CMake builds
-     * websocket.so next to lua_host), then Lua's usual path. */
+     * websocket.so next to lua_host), then the installed layout
+     * (<prefix>/bin/lua_host, <prefix>/lib/lua/5.4/websocket.so), then
+     * Lua's usual path. */
     char dir[PATH_MAX];
-    if (exe_dir(dir, sizeof dir)) prepend_cpath(L, dir);
+    if (exe_dir(dir, sizeof dir)) {
+        char installed[PATH_MAX + sizeof LUA_HOST_MODULE_DIR + 1];
+        snprintf(installed, sizeof installed, "%s/%s", dir, LUA_HOST_MODULE_DIR);
+        prepend_cpath(L, installed);
+        prepend_cpath(L, dir);
+    }
     if (module_dir) prepend_cpath(L, module_dir);
 
     /* websocket, WebSocket, Timer as globals, as the runtimes provide them */

@@ -1,21 +1,27 @@
 /*
  * wscat: talk to a WebSocket server from the terminal, with wsclient.
+ * Its flags follow node's wscat (npm install -g wscat) where both have one.
  *
- *   wscat [options] URL       (wscat --help lists them)
+ *   wscat [options] URL            or  wscat -c URL [options]
+ *   wscat --help                   every option
  *
  * Each line read from stdin is sent as one text message (binary with -b);
  * every message received is printed on stdout (text as is, binary as a hex
- * summary). Status lines (connected, pongs, closes, errors, reconnects) go
- * to stderr. At the end of stdin wscat keeps printing replies until none has
- * arrived for -w milliseconds (default 1000), then closes with 1000; when the
- * server closes first, its close code and reason are printed. With -c, lines
- * starting with '/' are commands: /ping [text], /close [code [reason]],
- * /reconnect ("//" sends a line starting with '/'). Exit status: 0 after a
- * close handshake or end of input, 1 on errors, 2 on usage errors.
+ * summary). When stdout is a terminal, received lines are marked "< " and
+ * sent ones "> " (with a "> " prompt when stdin is a terminal too); piped
+ * output is the bare messages. Status lines (connected, pongs, closes,
+ * errors, reconnects) go to stderr. At the end of stdin, or after sending
+ * the -x messages, wscat prints replies for -w seconds (default 1; 2 with
+ * -x), then closes with 1000; when the server closes first, its close code
+ * and reason are printed. With --slash, lines starting with '/' are
+ * commands: /ping [text], /close [code [reason]], /reconnect ("//" sends a
+ * line starting with '/'). Exit status: 0 after a close handshake or end
+ * of input, 1 on errors, 2 on usage errors.
  *
  *   wsclient-echo-server --port 8080 &
- *   printf 'hello\nworld\n' | wscat -p chat ws://127.0.0.1:8080/
- *   wscat --ping-interval 5000 --reconnect -c wss://plc.local/ws --cacert ca.pem
+ *   printf 'hello\nworld\n' | wscat -s chat ws://127.0.0.1:8080/
+ *   wscat -c ws://127.0.0.1:8080/ -x '{"op":"status"}' -w 0.5
+ *   wscat --ping-interval 5000 --reconnect --slash -c wss://plc.local/ws --ca ca.pem
  *
  * Threads: the main thread reads stdin and writes; a second thread drains
  * the socket's event queue (messages, pongs, errors, close, reconnects) with
@@ -35,6 +41,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef WSCAT_VERSION
+#define WSCAT_VERSION "dev"
+#endif
+
 #include "wsclient.h"
 
 /* --- command line -------------------------------------------------------- */
@@ -47,11 +57,14 @@ struct config {
     int n_headers;
     const char *protocols[MAX_REPEATED];
     int n_protocols;
+    const char *execute[MAX_REPEATED]; /* -x messages */
+    int n_execute;
     long timeout_ms;  /* connect timeout; -1: none */
-    long linger_ms;   /* after EOF on stdin */
+    long wait_ms;     /* after the end of input or the -x messages; -1: default */
     int binary;
     int quiet;
-    int commands;     /* -c: /ping, /close, /reconnect */
+    int commands;     /* --slash: /ping, /close, /reconnect */
+    int show_ping_pong;
     /* TLS */
     int insecure;
     const char *ignore[MAX_REPEATED];
@@ -68,30 +81,62 @@ struct config {
 static void usage(FILE *to)
 {
     fputs("usage: wscat [options] URL\n"
+          "       wscat -c URL [options]\n"
+          "\n"
+          "Talk to a WebSocket server: each line of standard input is sent as a message,\n"
+          "each message received is printed. On a terminal, received lines are marked\n"
+          "'< ' and sent lines '> '. A URL without a scheme gets ws://.\n"
+          "\n"
+          "Options:\n"
+          "  -c, --connect URL           the server to connect to (or give URL last)\n"
           "  -H, --header 'Name: value'  add a header to the upgrade request (repeatable)\n"
-          "  -p, --protocol NAME         offer a subprotocol (repeatable)\n"
+          "  -o, --origin ORIGIN         send an Origin header\n"
+          "  -s, --subprotocol NAME      offer a subprotocol (repeatable)\n"
+          "  -p, --protocol NAME         the same as -s\n"
           "  -t, --timeout MS            connect timeout in milliseconds (default: none)\n"
-          "  -b, --binary                send stdin lines as binary messages\n"
-          "  -w, --wait MS               after end of input, wait until no message arrived\n"
-          "                              for MS milliseconds before closing (default 1000)\n"
-          "  -q, --quiet                 no status lines on stderr\n"
-          "  -c, --commands              lines starting with '/' are commands: /ping [text],\n"
+          "  -x, --execute MESSAGE       send MESSAGE once connected, print the replies for\n"
+          "                              -w seconds, close and exit; stdin is not read\n"
+          "                              (repeatable: one message each)\n"
+          "  -w, --wait SECONDS          after the -x messages or the end of input, print\n"
+          "                              replies for SECONDS before closing (default 2 with\n"
+          "                              -x, else 1; fractions and an 'ms' suffix allowed)\n"
+          "  -b, --binary                send the lines as binary messages\n"
+          "  -P, --show-ping-pong        print the pongs received, with the round trip of\n"
+          "                              the ping they answer (/ping; keepalive pongs and\n"
+          "                              the server's pings are handled by the library)\n"
+          "      --slash                 lines starting with '/' are commands: /ping [text],\n"
           "                              /close [code [reason]], /reconnect ('//' escapes)\n"
+          "      --commands              the same as --slash\n"
+          "  -q, --quiet                 no status lines on stderr\n"
+          "  -h, --help                  this text\n"
+          "  -V, --version               wscat's and the library's version\n"
+          "\n"
           "TLS (wss://):\n"
+          "  -n, --no-check              do not verify the server certificate (--insecure)\n"
           "      --insecure              ignore every certificate verification error\n"
           "      --ignore CLASS          ignore one verification error class, e.g.\n"
           "                              HostNameMismatch, SelfSignedCertificate (repeatable)\n"
-          "      --cacert FILE           trust the CA certificates in FILE (PEM)\n"
+          "      --ca FILE, --cacert FILE\n"
+          "                              trust the CA certificates in FILE (PEM)\n"
           "      --cert FILE             client certificate (PEM, chain allowed)\n"
           "      --key FILE              its private key (PEM: PKCS#1, SEC1 or PKCS#8)\n"
-          "      --key-password PW       password of an encrypted key\n"
+          "      --passphrase PW, --key-password PW\n"
+          "                              password of an encrypted key\n"
           "      --pin SHA256            trust exactly the certificate or public key with\n"
           "                              this fingerprint (repeatable)\n"
+          "\n"
           "Liveness:\n"
           "      --ping-interval MS      keepalive ping after MS of silence (0: off)\n"
           "      --pong-timeout MS       give up MS after an unanswered keepalive ping\n"
           "      --reconnect             reconnect automatically (exponential backoff)\n"
-          "  -h, --help                  this text\n",
+          "\n"
+          "Exit status: 0 after a close handshake or the end of input, 1 on errors,\n"
+          "2 on usage errors.\n"
+          "\n"
+          "Examples:\n"
+          "  printf 'hello\\nworld\\n' | wscat ws://127.0.0.1:8080/\n"
+          "  wscat -c ws://127.0.0.1:8080/ -x '{\"op\":\"status\"}' -w 0.5\n"
+          "  wscat --slash --ping-interval 5000 --reconnect -c wss://plc.local/ws --ca ca.pem\n",
           to);
 }
 
@@ -106,135 +151,216 @@ static int parse_long(const char *s, long min, long max, long *out)
     return 0;
 }
 
-/* Returns 0, or 2 (usage error, message printed). */
+/* "2", "0.5", "1.5s", "500ms" -> milliseconds (0 .. 1 hour). */
+static int parse_seconds(const char *s, long *ms_out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !(v >= 0))
+        return -1;
+    if (!strcmp(end, "ms"))
+        v /= 1000.0;
+    else if (*end && strcmp(end, "s"))
+        return -1;
+    if (v > 3600.0)
+        return -1;
+    *ms_out = (long)(v * 1000.0 + 0.5);
+    return 0;
+}
+
+static int add_repeated(const char **list, int *n, const char *value, const char *flag)
+{
+    if (*n == MAX_REPEATED) {
+        fprintf(stderr, "wscat: too many %s (at most %d)\n", flag, MAX_REPEATED);
+        return -1;
+    }
+    list[(*n)++] = value;
+    return 0;
+}
+
+/* Returns 0, 2 (usage error, message printed) or -1 (--help/--version done). */
 static int parse_args(int argc, char **argv, struct config *cfg)
 {
+    enum {
+        OPT_INSECURE = 256, OPT_IGNORE, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_KEY_PASSWORD,
+        OPT_PIN, OPT_PING_INTERVAL, OPT_PONG_TIMEOUT, OPT_RECONNECT, OPT_SLASH,
+    };
     static const struct option long_options[] = {
+        {"connect", required_argument, NULL, 'c'},
         {"header", required_argument, NULL, 'H'},
+        {"origin", required_argument, NULL, 'o'},
+        {"subprotocol", required_argument, NULL, 's'},
         {"protocol", required_argument, NULL, 'p'},
         {"timeout", required_argument, NULL, 't'},
-        {"binary", no_argument, NULL, 'b'},
+        {"execute", required_argument, NULL, 'x'},
         {"wait", required_argument, NULL, 'w'},
+        {"binary", no_argument, NULL, 'b'},
+        {"show-ping-pong", no_argument, NULL, 'P'},
+        {"slash", no_argument, NULL, OPT_SLASH},
+        {"commands", no_argument, NULL, OPT_SLASH},
         {"quiet", no_argument, NULL, 'q'},
-        {"commands", no_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
-        {"insecure", no_argument, NULL, 1},
-        {"ignore", required_argument, NULL, 2},
-        {"cacert", required_argument, NULL, 3},
-        {"cert", required_argument, NULL, 4},
-        {"key", required_argument, NULL, 5},
-        {"key-password", required_argument, NULL, 6},
-        {"pin", required_argument, NULL, 7},
-        {"ping-interval", required_argument, NULL, 8},
-        {"pong-timeout", required_argument, NULL, 9},
-        {"reconnect", no_argument, NULL, 10},
+        {"version", no_argument, NULL, 'V'},
+        {"no-check", no_argument, NULL, 'n'},
+        {"insecure", no_argument, NULL, OPT_INSECURE},
+        {"ignore", required_argument, NULL, OPT_IGNORE},
+        {"ca", required_argument, NULL, OPT_CACERT},
+        {"cacert", required_argument, NULL, OPT_CACERT},
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"passphrase", required_argument, NULL, OPT_KEY_PASSWORD},
+        {"key-password", required_argument, NULL, OPT_KEY_PASSWORD},
+        {"pin", required_argument, NULL, OPT_PIN},
+        {"ping-interval", required_argument, NULL, OPT_PING_INTERVAL},
+        {"pong-timeout", required_argument, NULL, OPT_PONG_TIMEOUT},
+        {"reconnect", no_argument, NULL, OPT_RECONNECT},
         {NULL, 0, NULL, 0},
     };
+    static char origin_header[1024];
     memset(cfg, 0, sizeof *cfg);
     cfg->timeout_ms = -1;
-    cfg->linger_ms = 1000;
+    cfg->wait_ms = -1;
     cfg->ping_interval_ms = -1;
     cfg->pong_timeout_ms = -1;
+    const char *connect = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "H:p:t:bw:qch", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:H:o:s:p:t:x:w:bPqhVn", long_options, NULL)) != -1) {
         switch (c) {
-        case 1:
-            cfg->insecure = 1;
-            break;
-        case 2:
-            if (cfg->n_ignore == MAX_REPEATED) {
-                fprintf(stderr, "wscat: too many --ignore\n");
-                return 2;
-            }
-            cfg->ignore[cfg->n_ignore++] = optarg;
-            break;
-        case 3:
-            cfg->cacert = optarg;
-            break;
-        case 4:
-            cfg->cert = optarg;
-            break;
-        case 5:
-            cfg->key = optarg;
-            break;
-        case 6:
-            cfg->key_password = optarg;
-            break;
-        case 7:
-            if (cfg->n_pins == MAX_REPEATED) {
-                fprintf(stderr, "wscat: too many --pin\n");
-                return 2;
-            }
-            cfg->pins[cfg->n_pins++] = optarg;
-            break;
-        case 8:
-            if (parse_long(optarg, 0, 2147483647L, &cfg->ping_interval_ms) != 0) {
-                fprintf(stderr, "wscat: bad ping interval '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 9:
-            if (parse_long(optarg, 1, 2147483647L, &cfg->pong_timeout_ms) != 0) {
-                fprintf(stderr, "wscat: bad pong timeout '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 10:
-            cfg->reconnect = 1;
-            break;
         case 'c':
-            cfg->commands = 1;
+            connect = optarg;
             break;
         case 'H':
-            if (cfg->n_headers == MAX_REPEATED || !strchr(optarg, ':')) {
-                fprintf(stderr, "wscat: bad or too many -H '%s' (expected 'Name: value')\n", optarg);
+            if (!strchr(optarg, ':')) {
+                fprintf(stderr, "wscat: bad -H '%s' (expected 'Name: value')\n", optarg);
                 return 2;
             }
-            cfg->headers[cfg->n_headers++] = optarg;
+            if (add_repeated(cfg->headers, &cfg->n_headers, optarg, "-H") != 0)
+                return 2;
             break;
-        case 'p':
-            if (cfg->n_protocols == MAX_REPEATED) {
-                fprintf(stderr, "wscat: too many -p\n");
+        case 'o':
+            snprintf(origin_header, sizeof origin_header, "Origin: %s", optarg);
+            if (add_repeated(cfg->headers, &cfg->n_headers, origin_header, "-H/-o") != 0)
                 return 2;
-            }
-            cfg->protocols[cfg->n_protocols++] = optarg;
+            break;
+        case 's':
+        case 'p':
+            if (add_repeated(cfg->protocols, &cfg->n_protocols, optarg, "-s") != 0)
+                return 2;
             break;
         case 't':
             if (parse_long(optarg, 1, 2147483647L, &cfg->timeout_ms) != 0) {
-                fprintf(stderr, "wscat: bad timeout '%s'\n", optarg);
+                fprintf(stderr, "wscat: bad timeout '%s' (milliseconds)\n", optarg);
                 return 2;
             }
             break;
+        case 'x':
+            if (add_repeated(cfg->execute, &cfg->n_execute, optarg, "-x") != 0)
+                return 2;
+            break;
         case 'w':
-            if (parse_long(optarg, 0, 3600000L, &cfg->linger_ms) != 0) {
-                fprintf(stderr, "wscat: bad wait '%s'\n", optarg);
+            if (parse_seconds(optarg, &cfg->wait_ms) != 0) {
+                fprintf(stderr, "wscat: bad wait '%s' (seconds, e.g. 2, 0.5 or 500ms; at most 3600)\n",
+                        optarg);
                 return 2;
             }
             break;
         case 'b':
             cfg->binary = 1;
             break;
+        case 'P':
+            cfg->show_ping_pong = 1;
+            break;
+        case OPT_SLASH:
+            cfg->commands = 1;
+            break;
         case 'q':
             cfg->quiet = 1;
             break;
         case 'h':
             usage(stdout);
-            exit(0);
+            return -1;
+        case 'V':
+            printf("wscat %s (wsclient %s)\n", WSCAT_VERSION, ws_version());
+            return -1;
+        case 'n':
+        case OPT_INSECURE:
+            cfg->insecure = 1;
+            break;
+        case OPT_IGNORE:
+            if (add_repeated(cfg->ignore, &cfg->n_ignore, optarg, "--ignore") != 0)
+                return 2;
+            break;
+        case OPT_CACERT:
+            cfg->cacert = optarg;
+            break;
+        case OPT_CERT:
+            cfg->cert = optarg;
+            break;
+        case OPT_KEY:
+            cfg->key = optarg;
+            break;
+        case OPT_KEY_PASSWORD:
+            cfg->key_password = optarg;
+            break;
+        case OPT_PIN:
+            if (add_repeated(cfg->pins, &cfg->n_pins, optarg, "--pin") != 0)
+                return 2;
+            break;
+        case OPT_PING_INTERVAL:
+            if (parse_long(optarg, 0, 2147483647L, &cfg->ping_interval_ms) != 0) {
+                fprintf(stderr, "wscat: bad ping interval '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_PONG_TIMEOUT:
+            if (parse_long(optarg, 1, 2147483647L, &cfg->pong_timeout_ms) != 0) {
+                fprintf(stderr, "wscat: bad pong timeout '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_RECONNECT:
+            cfg->reconnect = 1;
+            break;
         default:
-            usage(stderr);
+            fprintf(stderr, "(wscat --help lists the options)\n");
             return 2;
         }
     }
-    if (optind != argc - 1) {
-        usage(stderr);
+    if (connect && optind == argc) {
+        cfg->url = connect;
+    } else if (!connect && optind == argc - 1) {
+        cfg->url = argv[optind];
+    } else {
+        fprintf(stderr, "wscat: give one URL, as -c URL or as the last argument "
+                        "(wscat --help lists the options)\n");
         return 2;
     }
-    cfg->url = argv[optind];
     if (cfg->key && !cfg->cert) {
         fprintf(stderr, "wscat: --key needs --cert\n");
         return 2;
     }
+    if (cfg->wait_ms < 0)
+        cfg->wait_ms = cfg->n_execute > 0 ? 2000 : 1000;
     return 0;
+}
+
+/* "host:port/path" as in node's wscat: no scheme means ws://. The result
+ * is cfg->url or a static buffer. */
+static const char *with_scheme(const char *url)
+{
+    static char buf[4096];
+    const char *sep = strstr(url, "://");
+    if (sep && sep > url) {
+        const char *p = url;
+        while (p < sep && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                           (*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.'))
+            p++;
+        if (p == sep)
+            return url;
+    }
+    snprintf(buf, sizeof buf, "ws://%s", url);
+    return buf;
 }
 
 /* --- the options JSON ------------------------------------------------------ */
@@ -421,16 +547,54 @@ static int g_user_closed; /* main: /close released the socket */
 static const struct config *g_cfg;
 static volatile sig_atomic_t g_interrupted;
 /* Set with __atomic builtins: */
-static int g_closed;   /* reader: the connection ended (close frame or error) */
-static int g_failed;   /* reader: it ended with an error */
-static int g_stdin_eof; /* main: no more input */
-static long long g_last_activity_ms;
+static int g_closed;    /* reader: the connection ended (close frame or error) */
+static int g_failed;    /* reader: it ended with an error */
+static int g_input_done; /* main: end of input, or the -x messages are sent */
+static long long g_input_done_ms;
+
+/* Terminal output: on a terminal, received lines are marked "< " and sent
+ * ones "> ". When stdin is a terminal too, "> " is a prompt that the typed
+ * line follows (the terminal echoes it), and lines printed meanwhile first
+ * clear the prompt and then put it back. */
+static int g_mark;   /* stdout is a terminal */
+static int g_prompt; /* ... and so is stdin (and no -x) */
+static int g_prompt_shown;
+static pthread_mutex_t g_out_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static long long now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* With g_out_lock held: take the prompt (and what is typed after it) off
+ * the terminal line. Always, in prompt mode: the cursor may be after a
+ * prompt whose line the terminal's echo did not end yet. */
+static void clear_prompt(void)
+{
+    if (g_prompt) {
+        fputs("\r\033[2K", stdout);
+        fflush(stdout);
+        g_prompt_shown = 0;
+    }
+}
+
+/* With g_out_lock held. */
+static void show_prompt(void)
+{
+    if (g_prompt && !g_prompt_shown && !__atomic_load_n(&g_input_done, __ATOMIC_SEQ_CST)) {
+        fputs("> ", stdout);
+        fflush(stdout);
+        g_prompt_shown = 1;
+    }
+}
+
+static void prompt(void)
+{
+    pthread_mutex_lock(&g_out_lock);
+    show_prompt();
+    pthread_mutex_unlock(&g_out_lock);
 }
 
 static void status(const char *fmt, ...)
@@ -442,11 +606,20 @@ static void status(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    pthread_mutex_lock(&g_out_lock);
+    clear_prompt();
     fprintf(stderr, "wscat: %s\n", line);
+    fflush(stderr);
+    show_prompt();
+    pthread_mutex_unlock(&g_out_lock);
 }
 
-static void print_message(const void *data, size_t len, int type)
+/* mark: "< " (received), "> " (sent) or "" */
+static void print_message(const char *mark, const void *data, size_t len, int type)
 {
+    pthread_mutex_lock(&g_out_lock);
+    clear_prompt();
+    fputs(g_mark ? mark : "", stdout);
     if (type == WS_TEXT) {
         fwrite(data, 1, len, stdout);
         fputc('\n', stdout);
@@ -459,6 +632,8 @@ static void print_message(const void *data, size_t len, int type)
         printf("%s\n", shown < len ? " ..." : "");
     }
     fflush(stdout);
+    show_prompt();
+    pthread_mutex_unlock(&g_out_lock);
 }
 
 static const char *closed_by_name(int by)
@@ -471,37 +646,50 @@ static const char *closed_by_name(int by)
     }
 }
 
+/* Milliseconds until the -w wait after the end of input is over; -1 while
+ * input goes on. */
+static long long wait_left_ms(void)
+{
+    if (!__atomic_load_n(&g_input_done, __ATOMIC_SEQ_CST))
+        return -1;
+    long long left = __atomic_load_n(&g_input_done_ms, __ATOMIC_SEQ_CST) + g_cfg->wait_ms - now_ms();
+    return left > 0 ? left : 0;
+}
+
 static void *reader(void *arg)
 {
     (void)arg;
     int opens = 0;
     for (;;) {
-        ws_event ev;
         /* A short timeout so that the end of input is noticed. */
-        int rc = ws_next_event(g_queue, &ev, 100);
-        if (rc == WS_TIMEOUT) {
-            if (__atomic_load_n(&g_stdin_eof, __ATOMIC_SEQ_CST) &&
-                now_ms() - __atomic_load_n(&g_last_activity_ms, __ATOMIC_SEQ_CST) >= g_cfg->linger_ms)
-                break; /* input done and the server went quiet */
+        long long left = wait_left_ms();
+        if (left == 0)
+            break; /* input done and the -w wait is over */
+        int slice = left > 0 && left < 100 ? (int)left : 100;
+        ws_event ev;
+        int rc = ws_next_event(g_queue, &ev, slice);
+        if (rc == WS_TIMEOUT)
             continue;
-        }
         if (rc != WS_OK) {
             status("event queue: %s", ws_last_error());
             __atomic_store_n(&g_failed, 1, __ATOMIC_SEQ_CST);
             break;
         }
-        __atomic_store_n(&g_last_activity_ms, now_ms(), __ATOMIC_SEQ_CST);
         switch (ev.type) {
         case WS_EV_OPEN:
             if (opens++ > 0)
                 status("reconnected (HTTP %d)", ev.code);
             break;
         case WS_EV_MESSAGE:
-            print_message(ev.data, ev.len, ev.msg_type);
+            print_message("< ", ev.data, ev.len, ev.msg_type);
             break;
         case WS_EV_PONG:
+            /* As node's wscat: shown with -P only. */
+            if (!g_cfg->show_ping_pong)
+                break;
             if (ev.rtt_us >= 0)
-                status("pong \"%.*s\", round trip %.3f ms", (int)ev.len, (const char *)ev.data, (double)ev.rtt_us / 1000.0);
+                status("pong \"%.*s\", round trip %.3f ms", (int)ev.len, (const char *)ev.data,
+                       (double)ev.rtt_us / 1000.0);
             else
                 status("unsolicited pong \"%.*s\"", (int)ev.len, (const char *)ev.data);
             break;
@@ -531,7 +719,7 @@ static void *reader(void *arg)
     return NULL;
 }
 
-/* -c commands: 1 handled (or refused with a message), 0 not a command. */
+/* --slash commands: 1 handled (or refused with a message), 0 not a command. */
 static int command(const char *line, size_t len)
 {
     char buf[256];
@@ -587,7 +775,8 @@ static int send_line(const char *line, size_t len)
             return 0;
         }
     }
-    if (ws_write(g_socket, line, len, g_cfg->binary ? WS_BINARY : WS_TEXT) != WS_OK) {
+    int type = g_cfg->binary ? WS_BINARY : WS_TEXT;
+    if (ws_write(g_socket, line, len, type) != WS_OK) {
         if (ws_last_error_code() == WS_E_CLOSED)
             return 1; /* the server closed; the reader reports it */
         if (ws_last_error_code() == WS_E_NOT_OPEN) {
@@ -597,6 +786,9 @@ static int send_line(const char *line, size_t len)
         status("write failed: %s", ws_last_error());
         return -1;
     }
+    /* The prompt already shows what was typed; piped input is shown here. */
+    if (g_mark && !g_prompt)
+        print_message("> ", line, len, type);
     return 0;
 }
 
@@ -606,6 +798,7 @@ static int pump_stdin(void)
 {
     struct buf in = {NULL, 0, 0, 0};
     int result = 0;
+    prompt();
     for (;;) {
         if (g_interrupted || __atomic_load_n(&g_closed, __ATOMIC_SEQ_CST))
             break;
@@ -634,6 +827,12 @@ static int pump_stdin(void)
             result = -1;
             break;
         }
+        /* The terminal echoed the typed line and its newline: the prompt
+         * is no longer on the cursor's line. */
+        pthread_mutex_lock(&g_out_lock);
+        if (memchr(chunk, '\n', (size_t)n))
+            g_prompt_shown = 0;
+        pthread_mutex_unlock(&g_out_lock);
         size_t start = 0;
         for (size_t i = 0; i < in.len; i++) {
             if (in.p[i] == '\n') {
@@ -649,9 +848,28 @@ static int pump_stdin(void)
             break;
         memmove(in.p, in.p + start, in.len - start);
         in.len -= start;
+        prompt();
     }
     free(in.p);
     return result;
+}
+
+/* -x: sends the messages; 0, 1 (the server closed) or -1. */
+static int send_execute(void)
+{
+    int type = g_cfg->binary ? WS_BINARY : WS_TEXT;
+    for (int i = 0; i < g_cfg->n_execute; i++) {
+        const char *m = g_cfg->execute[i];
+        if (ws_write(g_socket, m, strlen(m), type) != WS_OK) {
+            if (ws_last_error_code() == WS_E_CLOSED)
+                return 1;
+            status("write failed: %s", ws_last_error());
+            return -1;
+        }
+        if (g_mark)
+            print_message("> ", m, strlen(m), type);
+    }
+    return 0;
 }
 
 static void on_sigint(int sig)
@@ -665,8 +883,11 @@ int main(int argc, char **argv)
     struct config cfg;
     int rc = parse_args(argc, argv, &cfg);
     if (rc != 0)
-        return rc;
+        return rc < 0 ? 0 : rc;
     g_cfg = &cfg;
+    const char *url = with_scheme(cfg.url);
+    g_mark = isatty(1);
+    g_prompt = g_mark && isatty(0) && cfg.n_execute == 0;
 
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
@@ -684,22 +905,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "wscat: out of memory\n");
         return 1;
     }
-    g_socket = ws_open(cfg.url, options);
+    g_socket = ws_open(url, options);
     free(options);
     if (g_socket < 0) {
-        fprintf(stderr, "wscat: cannot connect to %s: %s\n", cfg.url, ws_last_error());
+        fprintf(stderr, "wscat: cannot connect to %s: %s\n", url, ws_last_error());
         ws_queue_destroy(g_queue);
         return 1;
     }
     {
+        /* ws_subprotocol's string lasts until the next ws_* call: copy it. */
         char proto[256];
         const char *sp = ws_subprotocol(g_socket);
         snprintf(proto, sizeof proto, "%s", sp ? sp : "");
-        status("connected to %s (HTTP %d%s%s%s)", cfg.url, ws_http_status(g_socket),
+        int http = ws_http_status(g_socket);
+        status("connected to %s (HTTP %d%s%s%s)", url, http,
                proto[0] ? ", subprotocol \"" : "", proto, proto[0] ? "\"" : "");
     }
 
-    __atomic_store_n(&g_last_activity_ms, now_ms(), __ATOMIC_SEQ_CST);
     pthread_t thread;
     if (pthread_create(&thread, NULL, reader, NULL) != 0) {
         fprintf(stderr, "wscat: cannot start the reader thread\n");
@@ -707,9 +929,13 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    int write_failed = pump_stdin() < 0;
-    __atomic_store_n(&g_last_activity_ms, now_ms(), __ATOMIC_SEQ_CST);
-    __atomic_store_n(&g_stdin_eof, 1, __ATOMIC_SEQ_CST);
+    int sent = cfg.n_execute > 0 ? send_execute() : pump_stdin();
+    int write_failed = sent < 0;
+    __atomic_store_n(&g_input_done_ms, now_ms(), __ATOMIC_SEQ_CST);
+    __atomic_store_n(&g_input_done, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&g_out_lock);
+    clear_prompt();
+    pthread_mutex_unlock(&g_out_lock);
     int user_closed = __atomic_load_n(&g_user_closed, __ATOMIC_SEQ_CST);
     if (!user_closed && (g_interrupted || write_failed)) {
         /* Do not linger: the close ends the reader's event stream. */

@@ -6,8 +6,10 @@
 #   2. cargo test: unit tests, the header drift check, the Rust suites through
 #      the C ABI (api, misuse, exports, memory, events, TLS with nginx)
 #   3. CMake build + ctest: C tests under ASan/UBSan, examples, header as
-#      C99/C++, static linking, install + find_package/pkg-config consumers,
-#      Lua binding and lua_host scripts
+#      C99/C++, static linking, man pages, install (SONAME, no sanitizer,
+#      stripped + split debug info) + find_package/pkg-config consumers,
+#      Lua binding and lua_host scripts (lua_host tests with the module
+#      and host under ASan/UBSan)
 #   4. the Python binding's pytest suite
 #   5. interop with a Python `websockets` server
 #   6. Autobahn|Testsuite (must score FAILED=0)
@@ -18,7 +20,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 . scripts/lib.sh
 ensure_rust
-ensure_packages build-essential cmake pkg-config libssl-dev liblua5.4-dev lua5.4 luarocks valgrind python3-venv python3-pip
+ensure_packages build-essential cmake pkg-config libssl-dev liblua5.4-dev lua5.4 luarocks valgrind python3-venv python3-pip \
+  bsdutils groff-base man-db
 sh tests/nginx/ensure-nginx.sh >&2
 
 BUILD=${WSCLIENT_BUILD_DIR:-build}
@@ -40,6 +43,7 @@ cmake_all() {
     ctest --test-dir "$BUILD" --output-on-failure -j2
 }
 REL="$BUILD/cargo/release"
+
 
 step fmt cargo fmt --check
 step clippy cargo clippy --all-targets --locked -- -D warnings

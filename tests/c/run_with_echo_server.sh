@@ -9,6 +9,8 @@
 #   --expect TEXT          stdout must contain TEXT (repeatable)
 #   --expect-line TEXT     stdout must contain the whole line TEXT (repeatable)
 #   --expect-stderr TEXT   stderr must contain TEXT (repeatable)
+#   --reject TEXT          neither stdout nor stderr may contain TEXT (repeatable)
+#   --expect-count N TEXT  exactly N lines of stdout contain TEXT (repeatable)
 #   --expect-exit N        exit status (default 0)
 #   --server-arg ARG       pass ARG to the server too (repeatable; e.g. for
 #                          tests/c/scripted_server.c: --server-arg --scenario
@@ -25,6 +27,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/wsclient-run.XXXXXX") || exit 1
 : >"$tmp/expect_out"
 : >"$tmp/expect_line"
 : >"$tmp/expect_err"
+: >"$tmp/reject"
+: >"$tmp/expect_count"
 server_pid=
 cleanup() {
     if [ -n "$server_pid" ]; then
@@ -42,6 +46,8 @@ while [ $# -gt 0 ]; do
     --expect) printf '%s\n' "$2" >>"$tmp/expect_out"; shift 2 ;;
     --expect-line) printf '%s\n' "$2" >>"$tmp/expect_line"; shift 2 ;;
     --expect-stderr) printf '%s\n' "$2" >>"$tmp/expect_err"; shift 2 ;;
+    --reject) printf '%s\n' "$2" >>"$tmp/reject"; shift 2 ;;
+    --expect-count) printf '%s %s\n' "$2" "$3" >>"$tmp/expect_count"; shift 3 ;;
     --expect-exit) expect_exit=$2; shift 2 ;;
     --server-arg) server_args="$server_args $2"; shift 2 ;;
     --) shift; break ;;
@@ -110,6 +116,19 @@ while IFS= read -r line; do
         fail=1
     fi
 done <"$tmp/expect_err"
+while IFS= read -r line; do
+    if grep -F -q -e "$line" "$tmp/out" "$tmp/err"; then
+        echo "FAIL: the output contains: $line" >&2
+        fail=1
+    fi
+done <"$tmp/reject"
+while read -r n line; do
+    got=$(grep -F -c -e "$line" "$tmp/out")
+    if [ "$got" -ne "$n" ]; then
+        echo "FAIL: $got lines of stdout contain '$line', expected $n" >&2
+        fail=1
+    fi
+done <"$tmp/expect_count"
 if [ -s "$tmp/server.err" ]; then
     echo "--- echo server stderr" >&2; cat "$tmp/server.err" >&2
 fi
