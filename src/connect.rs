@@ -118,6 +118,10 @@ fn tcp_connect(addrs: &[SocketAddr], target: &Target, opts: &Options, deadline: 
     Err(Error::new(Code::Connect, errors.join("; ")))
 }
 
+/// TLS servers (OpenSSL's) close or reset without a word when spoken to in
+/// plain HTTP; a record instead of HTTP is recognised in the parser.
+const TLS_HINT: &str = " (a TLS server does this to plain HTTP: if the port speaks TLS, use wss://)";
+
 fn upgrade(mut t: Transport, target: &Target, opts: &Options, deadline: Option<Instant>) -> Result<Opened> {
     let key = tungstenite::handshake::client::generate_key();
     let req = handshake::build_request(target, opts, &key);
@@ -144,16 +148,22 @@ fn upgrade(mut t: Transport, target: &Target, opts: &Options, deadline: Option<I
         if len == buf.len() {
             buf.resize((buf.len() * 2).min(handshake::MAX_RESPONSE_HEAD), 0);
         }
-        let n = t
-            .read_until(&mut buf[len..], deadline, opts.busy_poll)
-            .map_err(|e| io_err("waiting for the upgrade response from", e))?;
+        let n = t.read_until(&mut buf[len..], deadline, opts.busy_poll).map_err(|e| {
+            let silent_reset = len == 0 && e.kind() == io::ErrorKind::ConnectionReset;
+            let mut err = io_err("waiting for the upgrade response from", e);
+            if silent_reset && target.scheme == Scheme::Ws {
+                err.msg.push_str(TLS_HINT);
+            }
+            err
+        })?;
         if n == 0 {
             // what arrived may still say why (a TLS alert: "use wss://")
             handshake::parse_response(&buf[..len], &key, &offered, &peer)?;
+            let hint = if len == 0 && target.scheme == Scheme::Ws { TLS_HINT } else { "" };
             return Err(Error::new(
                 Code::Handshake,
                 format!(
-                    "upgrade with {peer}: connection closed before a complete HTTP response ({len} bytes received)"
+                    "upgrade with {peer}: connection closed before a complete HTTP response ({len} bytes received){hint}"
                 ),
             ));
         }
