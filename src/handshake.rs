@@ -160,6 +160,10 @@ pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> 
         }
     };
     let status = resp.code.unwrap_or(0);
+    if status < 100 {
+        // three digits, but not a status (RFC 9110 section 15: 100..599)
+        return Err(hs_err(Code::Handshake, peer, format!("malformed HTTP response (status {status:03})")));
+    }
     let http10 = resp.version == Some(0);
     let reason = resp.reason.unwrap_or("").to_string();
     let hdrs: Vec<(String, String)> = resp
@@ -318,6 +322,10 @@ mod tests {
             let e = parse_response(r.as_bytes(), KEY, &offered, "p").unwrap_err();
             assert_eq!(e.code, code, "{r}: {}", e.msg);
         }
+        // fuzz/seeds/upgrade_response/crash-status-000: not a status
+        let e = parse_response(b"HTTP/1.1 000 Bad Request\r\n\r\n", KEY, &[], "p").unwrap_err();
+        assert_eq!((e.code, e.msg.as_str()), (Code::Handshake, "upgrade with p: malformed HTTP response (status 000)"));
+        assert!(e.http.is_none());
         let e = parse_response(b"HTTP/1.1 404 \r\n\r\n", KEY, &[], "127.0.0.1:1").unwrap_err();
         assert_eq!(e.msg, "upgrade rejected by 127.0.0.1:1: HTTP 404 Not Found");
         let r =

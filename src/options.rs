@@ -83,15 +83,23 @@ fn url_error(url: &str, why: impl std::fmt::Display) -> Error {
     Error::new(Code::InvalidUrl, format!("invalid URL \"{}\": {why}", truncate(url, 200)))
 }
 
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
+/// At most `max` bytes of `s` (cut at a character boundary) for a message,
+/// with control characters escaped: a message stays one printable line
+/// whatever the caller passed (a URL with CR LF, a key with a NUL).
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    &s[..end]
+    let mut out = String::with_capacity(end);
+    for c in s[..end].chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Parses a WebSocket URL (RFC 6455 section 3).
@@ -652,6 +660,11 @@ mod tests {
             assert_eq!(e.code, Code::InvalidUrl, "{bad}: {}", e.msg);
         }
         assert_eq!(parse_url("http://h/").unwrap_err().code, Code::UnsupportedScheme);
+        // fuzz/seeds/url/crash-crlf-in-message: the message stays one line
+        let e = parse_url("ws://h\t+\r\nX: y").unwrap_err();
+        assert!(e.msg.starts_with("invalid URL \"ws://h\\t+\\r\\nX: y\""), "{}", e.msg);
+        let e = parse_options(Some(r#"{"a\nb\u0000": 1}"#)).unwrap_err();
+        assert!(e.msg.ends_with("unknown key \"a\\nb\\u{0}\""), "{}", e.msg);
         let t = parse_url("ws://us%40r:p%3Ass@h/").unwrap();
         assert_eq!(t.basic_auth.as_deref(), Some(format!("Basic {}", base64(b"us@r:p:ss")).as_str()));
     }

@@ -144,7 +144,9 @@ impl Reader {
             let rest = self.frame_remaining.min(usize::MAX as u64) as usize;
             let step = rest.min(self.msg_len.max(GROW_CHUNK));
             let want = self.msg_len + step;
-            if self.msg.len() < want {
+            // grow only when the room left is small (once per doubling, not
+            // on every read of a trickling server)
+            if self.msg.len() - self.msg_len < rest.min(DIRECT_MIN as usize) {
                 self.msg.reserve_exact(want - self.msg.len());
                 self.msg.resize(want, 0);
             }
@@ -581,6 +583,26 @@ mod tests {
         r.commit(10);
         assert_eq!(r.next_event().unwrap(), None);
         assert_eq!(r.read_target().len(), 1 << 20);
+    }
+
+    #[test]
+    fn a_trickling_server_does_not_make_the_buffer_grow_per_read() {
+        let mut h = vec![0x82, 127];
+        h.extend_from_slice(&(1u64 << 20).to_be_bytes());
+        let mut r = Reader::new(64 << 20, &h);
+        assert_eq!(r.next_event().unwrap(), None);
+        let (mut changes, mut last) = (0, r.memory());
+        for _ in 0..300_000 {
+            let t = r.read_target();
+            t[0] = 1;
+            r.commit(1);
+            assert_eq!(r.next_event().unwrap(), None);
+            if r.memory() != last {
+                changes += 1;
+                last = r.memory();
+            }
+        }
+        assert!(changes <= 3, "{changes} reallocations for 300000 one-byte reads");
     }
 
     #[test]
