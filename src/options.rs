@@ -300,8 +300,12 @@ impl Default for Options {
     }
 }
 
+/// An options error; control characters that a value or key brought into
+/// the message (also from the TLS loaders' messages) are escaped, so that
+/// the message stays one printable line.
 fn opt_err(msg: impl std::fmt::Display) -> Error {
-    Error::new(Code::InvalidOptions, format!("argument error in options: {msg}"))
+    let msg = msg.to_string();
+    Error::new(Code::InvalidOptions, format!("argument error in options: {}", truncate(&msg, msg.len())))
 }
 
 /// RFC 7230 `tchar`.
@@ -663,6 +667,9 @@ mod tests {
         // fuzz/seeds/url/crash-crlf-in-message: the message stays one line
         let e = parse_url("ws://h\t+\r\nX: y").unwrap_err();
         assert!(e.msg.starts_with("invalid URL \"ws://h\\t+\\r\\nX: y\""), "{}", e.msg);
+        // fuzz/seeds/options/crash-newline-in-pin: also in the TLS keys' messages
+        let e = parse_options(Some(r#"{"pinnedSha256": "AB\nCD"}"#)).unwrap_err();
+        assert!(e.msg.contains("\"AB\\nCD\" is not a SHA-256"), "{}", e.msg);
         let e = parse_options(Some(r#"{"a\nb\u0000": 1}"#)).unwrap_err();
         assert!(e.msg.ends_with("unknown key \"a\\nb\\u{0}\""), "{}", e.msg);
         let t = parse_url("ws://us%40r:p%3Ass@h/").unwrap();
