@@ -30,5 +30,6 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 # target dir keeps the normal build's artifacts.
 export RUSTFLAGS="-Zsanitizer=address -Cdebuginfo=1"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1}"
+export WSCLIENT_SANITIZER=address # tests/limits.rs allows for the shadow memory
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_suppressions=0}"
 exec cargo +nightly test --locked --target "$host" --target-dir target/asan "${args[@]}" -- --test-threads=2

@@ -158,8 +158,11 @@ pub fn frame_reader(data: &[u8]) {
     let chunked = run_reader(max, leftover, stream, &sizes, swap);
     let whole = run_reader(max, leftover, stream, &[0], swap.wrapping_add(1));
     assert_eq!(chunked, whole, "the events depend on how the bytes were split into reads");
-    let bytewise = run_reader(max, leftover, stream, &[1], swap.wrapping_add(2));
-    assert_eq!(bytewise, whole, "byte-by-byte reads differ");
+    // one byte per read (a trickling server), on a prefix to keep runs fast
+    let prefix = &stream[..stream.len().min(4096)];
+    let bytewise = run_reader(max, leftover, prefix, &[1], swap.wrapping_add(2));
+    let whole_prefix = run_reader(max, leftover, prefix, &[0], swap);
+    assert_eq!(bytewise, whole_prefix, "byte-by-byte reads differ");
 }
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
