@@ -265,3 +265,16 @@ fn http10_and_bare_lf_responses() {
     close_ok(s);
     srv.join();
 }
+
+#[test]
+fn a_read_that_reports_a_refused_background_connect_tells_the_refusal() {
+    let _w = watchdog("a_read_that_reports_a_refused_background_connect_tells_the_refusal", T);
+    let srv = serve_response("HTTP/1.1 404 Not Found\r\nX-Why: gone\r\n\r\n".into(), Duration::from_millis(500));
+    let s = open_async_ok(&srv.url("/nope"), None);
+    assert_eq!(last_status(), 0);
+    assert!(matches!(read(s, 10_000), Got::Error(WS_E_UPGRADE_REJECTED)), "{}", describe());
+    assert_eq!(last_status(), 404);
+    assert_eq!(last_headers(), "X-Why: gone\r\n");
+    close(s);
+    srv.join();
+}
