@@ -131,9 +131,10 @@ pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> 
     if buf.len() == 1 && matches!(buf[0], 0x15 | 0x16) {
         return Ok(None); // the second byte tells TLS from garbage
     }
-    let mut headers = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let n = match resp.parse(buf) {
+    // uninitialised slots: parsing does not first zero 256 of them (8 KiB)
+    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; MAX_RESPONSE_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let n = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             if buf.len() >= MAX_RESPONSE_HEAD {
