@@ -1,6 +1,9 @@
 -- The Q-SYS WebSocket example (Ping / Pong section), unchanged except where
 -- marked. Run under the host:
 --   lua_host -D HOST=127.0.0.1 -D PORT=8080 examples-lua/qsys_ping.lua
+-- or with the plain interpreter (LUA_CPATH must find websocket.so):
+--   lua5.4 -e 'HOST = "127.0.0.1"; PORT = 8080' -e 'Q = require "websocket.qsys"' \
+--     -e 'dofile "examples-lua/qsys_ping.lua"' -e 'Q.run()'
 -- Globals: HOST, PORT (required), PROTOCOL (default "ws"), PATH (default
 -- "/qrc"), PING_SECONDS (default 10, as in the original), PONGS (close after
 -- this many pongs; default: never, as in the original).

@@ -13,7 +13,24 @@
  *   argument: NULL pointers, bad numbers and invalid strings are reported.
  * - Strings passed in are NUL-terminated UTF-8 and copied before returning.
  * - Timeouts in milliseconds: < 0 waits forever, 0 polls, > 0 is a deadline
- *   for the whole call. A timeout never loses data.
+ *   for the whole call, whatever the server sends meanwhile (a flood of
+ *   pings cannot stretch it, nor can signals). A timeout never loses data.
+ * - Lifetimes: memory the library lends (ws_read's message, an event's
+ *   data, strings from getters) belongs to the socket number, queue or
+ *   thread it came from, never to one connection: a reconnect (automatic
+ *   or ws_reconnect) does not free it. Each function says until when it
+ *   stays valid.
+ * - fork(): the child of a process that used the library starts with none
+ *   of its state. Every socket number and queue from before the fork fails
+ *   in the child with WS_E_BAD_SOCKET ("opened by the parent process before
+ *   fork()"), at once and without touching the parent's connections (the
+ *   child never writes to them and its ws_close does not close them); new
+ *   ws_open calls in the child work, with new background threads. The
+ *   inherited descriptors stay open in the child until it exits or execs
+ *   (they are close-on-exec). Call nothing but async-signal-safe functions
+ *   between fork() and exec() in a multi-threaded parent, as POSIX requires;
+ *   the library itself takes no lock in its fork handler.
+ * - Unloading: call ws_cleanup() before dlclose()/FreeLibrary.
  */
 
 #ifndef WSCLIENT_H
@@ -203,14 +220,6 @@
 
 // The connection failed (protocol violation, lost, health check).
 #define WS_BY_ERROR 3
-
-
-
-
-
-
-
-
 
 
 
@@ -500,7 +509,9 @@ int ws_flush(int socket, int timeout_ms);
 // On WS_OK, `*data` points to the message (`*len` bytes; no terminating NUL)
 // and `*type` (if `type` is not NULL) is WS_TEXT or WS_BINARY. Text is
 // valid UTF-8. The memory belongs to the library and stays valid until the
-// next ws_read() or ws_read_into() on this socket, or its ws_close().
+// next ws_read() or ws_read_into() on this socket number, or its
+// ws_close() — also when the connection that delivered it ends and is
+// replaced meanwhile ("autoReconnect", ws_reconnect()).
 // Nothing is written to the out-parameters unless WS_OK is returned.
 //
 // `timeout_ms`: < 0 waits forever, 0 only takes what has already arrived,
@@ -512,12 +523,24 @@ int ws_flush(int socket, int timeout_ms);
 // server's close frame arrived, or ws_close() was called on another thread;
 // see ws_close_code()); WS_ERROR (-1); WS_TIMEOUT (-2).
 //
+// Order: every message the server sent before its connection ended comes
+// first, then that end once (WS_CLOSED, or WS_ERROR with its cause). With
+// "autoReconnect" the next read then waits (within `timeout_ms`) for the
+// new connection and returns its messages; without, every later read
+// returns the end again. A message kept by WS_E_BUFFER_TOO_SMALL stays
+// readable until it is read or the number is closed, also if the
+// connection fails meanwhile.
+//
 // Errors: WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT (data or len NULL),
 // WS_E_PROTOCOL, WS_E_INVALID_UTF8, WS_E_MESSAGE_TOO_BIG (the connection was
 // failed with close code 1002, 1007, 1009), WS_E_CONNECTION_LOST,
-// WS_E_HEALTH_CHECK (see "pingInterval"), WS_E_NOT_OPEN (an async open or
-// reconnect failed; the message has the cause), WS_E_IO, WS_E_TIMEOUT. After an error other than a timeout every later read
-// returns the same error; call ws_close().
+// WS_E_HEALTH_CHECK (see "pingInterval"), WS_E_IO, WS_E_TIMEOUT; on a
+// socket from ws_open_async() or after a failed reconnect, the code of the
+// failed connection attempt (any code ws_open() can return, e.g.
+// WS_E_CONNECT, WS_E_UPGRADE_REJECTED, WS_E_TLS_VERIFY); WS_E_INVALID_ARGUMENT
+// on a socket with a "queue". After an error other than a timeout every
+// later read returns the same error (unless a reconnect follows); call
+// ws_close().
 //
 // Blocking: up to `timeout_ms`. ws_close() on another thread wakes it: it
 // returns WS_CLOSED (or WS_ERROR) once the close handshake ends or the
@@ -525,11 +548,7 @@ int ws_flush(int socket, int timeout_ms);
 // Threads: any thread; readers of one socket take turns. Writers on other
 // threads are never held up by a blocked reader. Use one reading thread per
 // socket if it relies on the lent pointer.
-int ws_read(int socket,
-            const void **data,
-            size_t *len,
-            int *type,
-            int timeout_ms);
+int ws_read(int socket, const void **data, size_t *len, int *type, int timeout_ms);
 
 // Receive the next message into the caller's buffer.
 //
@@ -571,6 +590,51 @@ int ws_read_into(int socket, void *buf, size_t cap, size_t *len, int *type, int 
 // Ownership: pointers from ws_read() on this socket become invalid.
 int ws_close(int socket, int code, const char *reason);
 
+// Close several sockets at once, within one time budget (a host shutting
+// down: a Lua state or a Python interpreter closing every client it has).
+//
+// Each listed socket is closed as ws_close() would, but the closing
+// handshakes run in parallel: every close frame is sent first, then the
+// library waits for the servers' answers together. `timeout_ms` >= 0 bounds
+// the whole call (each socket's "closeTimeout" still applies if shorter);
+// < 0 lets each socket wait its own "closeTimeout", in parallel. `code`
+// and `reason` as ws_close(), for all of them.
+//
+// `sockets` may be NULL when `count` is 0. Numbers that are not open (or
+// listed twice) are skipped: the others are still closed and released.
+//
+// Returns: WS_OK (0) when every listed number was open and is now closed;
+// WS_ERROR (-1): WS_E_INVALID_ARGUMENT (bad code, reason or array: nothing
+// is closed), WS_E_BAD_SOCKET (some numbers were not open; the message
+// says how many and the first; all the open ones were closed).
+// Blocking: at most `timeout_ms` (or the longest "closeTimeout") plus a
+// moment. Threads: any thread. Ownership: `sockets` is read during the
+// call only; pointers from ws_read() on the closed sockets become invalid.
+int ws_close_many(const int *sockets, size_t count, int code, const char *reason, int timeout_ms);
+
+// Release everything the library holds, so that it can be unloaded
+// (dlclose, FreeLibrary) or the process can end without background
+// threads (libcurl's curl_global_cleanup is the model).
+//
+// Closes every open socket as ws_close_many() with code 1001 (Going
+// Away) would, destroys every event queue (as ws_queue_destroy()), then
+// stops the library's background threads (the reactor, the callback
+// thread, the connection threads) and waits for them to exit. Connection
+// attempts that have not started are dropped; one running in DNS or TCP
+// connect ends on its own ("timeout" option, or the system's limits).
+// `timeout_ms` >= 0 bounds the whole call; < 0 waits as long as needed.
+// The library can be used again afterwards: the next call starts afresh.
+//
+// Precondition: no other thread is inside a ws_* call, and none enters
+// one until this returns (as with curl_global_cleanup). Not from inside a
+// callback (WS_E_INVALID_ARGUMENT).
+//
+// Returns: WS_OK (0) when every library thread has exited (unloading is
+// then safe); WS_TIMEOUT (-2, WS_E_TIMEOUT) when a connection attempt was
+// still running on a library thread at the deadline (unloading is not
+// safe yet: call again); WS_ERROR (-1, WS_E_INVALID_ARGUMENT).
+int ws_cleanup(int timeout_ms);
+
 // The message of the last error on this thread (like errno, WinCC
 // `getLastError`): it names the stage and the cause, e.g. "connect
 // 127.0.0.1:9: connection refused". "" when the last call succeeded.
@@ -600,9 +664,13 @@ const char *ws_version(void);
 // `max` < 1. Threads: any thread.
 int ws_set_max_sockets(int max);
 
-// The HTTP status of the upgrade response (101 for every open socket).
+// The HTTP status of the upgrade response (101 for every open socket) of
+// the current connection, or of the last one while reconnecting.
 //
-// Returns: the status; WS_ERROR (-1, WS_E_BAD_SOCKET).
+// Returns: the status; WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (no
+// connection was made yet: ws_open_async() still connecting, or its
+// attempt failed; the refused upgrade's status is then in the error
+// message).
 // Threads: any thread; does not block.
 int ws_http_status(int socket);
 
@@ -626,7 +694,8 @@ const char *ws_response_headers(int socket);
 // The subprotocol the server selected from the "subprotocols" offered.
 //
 // Returns: the name, "" when none was selected; NULL on error
-// (WS_E_BAD_SOCKET). Lifetime as ws_response_header().
+// (WS_E_BAD_SOCKET, WS_E_NOT_OPEN as ws_http_status()). Lifetime as
+// ws_response_header().
 const char *ws_subprotocol(int socket);
 
 // The close code the server sent: 0 while no close frame has arrived, 1005
@@ -634,13 +703,14 @@ const char *ws_subprotocol(int socket);
 // without one. Read it after ws_read() returned WS_CLOSED or an error, before
 // ws_close().
 //
-// Returns: the code; WS_ERROR (-1, WS_E_BAD_SOCKET). Does not block.
+// Returns: the code; WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (no
+// connection was made yet, as ws_http_status()). Does not block.
 int ws_close_code(int socket);
 
 // The close reason the server sent ("" if none).
 //
-// Returns: the reason; NULL on error (WS_E_BAD_SOCKET). Lifetime as
-// ws_response_header().
+// Returns: the reason; NULL on error (WS_E_BAD_SOCKET, WS_E_NOT_OPEN as
+// ws_close_code()). Lifetime as ws_response_header().
 const char *ws_close_reason(int socket);
 
 // Send a ping (Q-SYS `Ping()`); the server's pong is matched to it for the
@@ -702,15 +772,20 @@ int ws_reconnect(int socket, int async);
 // schedules a WS_EV_RECONNECTING and a new WS_EV_OPEN). Such sockets are
 // read by the library's background thread: ws_read() on them fails with
 // WS_E_INVALID_ARGUMENT; ws_write(), ws_ping() and ws_close() work as usual.
-// Nothing is dropped when the host drains slowly: beyond 64 MiB of waiting
-// payload the library stops reading those sockets and TCP pushes back.
+// Nothing is dropped when the host drains slowly: beyond 64 MiB of events
+// waiting (the memory they hold), or being delivered to a callback that
+// has not returned, the library stops reading those sockets and TCP
+// pushes back.
 //
 // Returns: a queue number > 0; WS_ERROR (-1). Threads: any thread.
 int ws_queue_create(void);
 
 // Destroy an event queue: waiting events are discarded, a thread blocked in
 // ws_next_event() on it returns WS_ERROR, and sockets still delivering to it
-// drop their events (close them first).
+// drop their events (close them first). Events lent by ws_next_event() are
+// freed. As with ws_queue_set_callback(NULL), when it returns no call of the
+// queue's callback is running or will start (unless called from inside that
+// callback).
 //
 // Returns: WS_OK (0); WS_ERROR (-1, WS_E_BAD_SOCKET for an unknown queue).
 int ws_queue_destroy(int queue);
@@ -719,7 +794,9 @@ int ws_queue_destroy(int queue);
 //
 // `timeout_ms`: < 0 waits forever, 0 polls, a positive value is a deadline.
 // On WS_OK the event is written to `*event`; its `data` stays valid until
-// the next ws_next_event() on this queue (or its destruction).
+// the calling thread's next ws_next_event() on this queue, or the queue's
+// destruction (each consuming thread has its own lent event: another
+// thread's call never frees it).
 //
 // Returns: WS_OK (0); WS_TIMEOUT (-2, WS_E_TIMEOUT) when no event came;
 // WS_ERROR (-1): WS_E_BAD_SOCKET (unknown or destroyed queue),
@@ -736,9 +813,22 @@ int ws_next_event(int queue, struct ws_event *event, int timeout_ms);
 // ws_write() and ws_close() on the socket the event is about; while it runs,
 // later events wait. The event and its data are valid until it returns.
 // Events already waiting in the queue are delivered to the callback. NULL
-// `cb` switches back to ws_next_event(). `user` is passed back untouched.
+// `cb` switches back to ws_next_event(): events not yet handed to the
+// callback stay in the queue for it. `user` is passed back untouched.
 //
-// Returns: WS_OK (0); WS_ERROR (-1, WS_E_BAD_SOCKET for an unknown queue).
+// Quiescence: when this function returns, no call of the previous callback
+// (with its `user`) is running or will start, so the host may free what
+// `user` points to. It waits for a call in progress to return. Called from
+// inside that callback (on the callback thread), it cannot wait for
+// itself: the running call is the caller's own, and no further call starts
+// after it returns. Do not call it while holding a lock that the callback
+// takes (the wait would never end, as with pthread_join). The byte limit
+// of ws_queue_create() counts events until their callback has returned.
+//
+// Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET for an unknown or
+// destroyed queue, WS_E_INTERNAL when the callback thread cannot be
+// started (the events stay queued).
+// Threads: any thread.
 int ws_queue_set_callback(int queue, ws_callback cb, void *user);
 
 #ifdef __cplusplus

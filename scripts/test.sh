@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 . scripts/lib.sh
 ensure_rust
-ensure_packages build-essential cmake pkg-config libssl-dev liblua5.4-dev lua5.4 python3-venv python3-pip
+ensure_packages build-essential cmake pkg-config libssl-dev liblua5.4-dev lua5.4 luarocks valgrind python3-venv python3-pip
 sh tests/nginx/ensure-nginx.sh >&2
 
 BUILD=${WSCLIENT_BUILD_DIR:-build}

@@ -6,13 +6,13 @@
 #![deny(unsafe_code)]
 
 use crate::error::{Code, Error, Result};
+use crate::global::{self, Global};
 use crate::sys;
-use once_cell::sync::Lazy;
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{HashMap, VecDeque};
-use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +81,11 @@ impl Ev {
         self
     }
 
+    /// The memory this event holds (what the queue's limit counts).
+    fn mem(&self) -> usize {
+        self.data.capacity()
+    }
+
     /// Takes ownership of a message buffer holding `len` payload bytes.
     pub fn with_buffer(mut self, mut buf: Vec<u8>, len: usize) -> Ev {
         buf.truncate(len);
@@ -97,50 +102,56 @@ impl Ev {
     }
 }
 
-/// The C callback type (see `ws_queue_set_callback`).
-pub type CallbackFn = extern "C" fn(event: *const crate::ffi::ws_event, user: *mut c_void);
-
-#[derive(Clone, Copy)]
-struct Callback {
-    f: CallbackFn,
-    /// Opaque user pointer, passed back untouched.
-    user: usize,
-}
+/// What a callback queue calls with each event (built by the C layer around
+/// the host's function and user pointer).
+pub type Callback = Arc<dyn Fn(&Ev) + Send + Sync>;
 
 struct QInner {
     events: VecDeque<Ev>,
+    /// Memory of events not yet consumed (their buffers' capacity): waiting,
+    /// or handed to the callback thread and not yet returned from the
+    /// callback.
     bytes: usize,
-    /// The event lent to the consumer by the last `ws_next_event`.
-    current: Option<Ev>,
+    /// The event lent to each consuming thread by its last `ws_next_event`.
+    lent: Vec<(ThreadId, Ev)>,
     destroyed: bool,
     callback: Option<Callback>,
+    /// Tickets for this queue waiting in the callback thread's list.
+    tickets: usize,
+    /// The callback thread is inside this queue's callback.
+    running: bool,
 }
 
 pub struct Queue {
     pub id: i32,
+    /// Created before a fork: belongs to the parent.
+    fork_gen: u64,
     inner: Mutex<QInner>,
     cv: Condvar,
 }
 
-/// Above this many payload bytes waiting in a queue, the background thread
-/// stops reading the queue's sockets (TCP pushes back; nothing is dropped).
+/// Above this many bytes of events waiting in a queue (or being delivered
+/// to its callback), the background thread stops reading the queue's
+/// sockets (TCP pushes back; nothing is dropped).
 pub(crate) const QUEUE_HIGH_WATER: usize = 64 << 20;
 
 impl Queue {
-    pub fn push(&self, ev: Ev) {
+    pub fn push(self: &Arc<Self>, ev: Ev) {
         let mut q = self.inner.lock();
         if q.destroyed {
             return;
         }
-        match q.callback {
-            // handed over under the queue lock, so that a callback set
-            // meanwhile sees the waiting events first, in order
-            Some(cb) => dispatch(cb, ev),
-            None => {
-                q.bytes += ev.len;
-                q.events.push_back(ev);
-                self.cv.notify_one();
+        q.bytes += ev.mem();
+        q.events.push_back(ev);
+        if q.callback.is_some() {
+            // a ticket per event, taken under the queue lock: the callback
+            // thread serves queues in the order their events happened
+            q.tickets += 1;
+            if let Some(d) = DISPATCH.peek() {
+                d.ticket(self.clone());
             }
+        } else {
+            self.cv.notify_one();
         }
     }
 
@@ -150,22 +161,25 @@ impl Queue {
     }
 
     /// Pops the next event, waiting up to `timeout` (None: forever). The event
-    /// stays owned by the queue until the next call.
+    /// stays owned by the queue, lent to this thread until its next call.
     pub fn next(&self, timeout: Option<Duration>, fill: impl FnOnce(&Ev)) -> Result<bool> {
         let deadline = timeout.map(|t| Instant::now() + t);
+        let me = std::thread::current().id();
         let mut q = self.inner.lock();
         if q.callback.is_some() {
             return Err(Error::arg(format!("queue {} delivers to a callback; ws_next_event cannot be used", self.id)));
         }
-        q.current = None;
+        let old = q.lent.iter().position(|(t, _)| *t == me).map(|i| q.lent.swap_remove(i));
         loop {
             if q.destroyed {
                 return Err(Error::new(Code::BadSocket, format!("event queue {} was destroyed", self.id)));
             }
             if let Some(ev) = q.events.pop_front() {
-                q.bytes -= ev.len;
+                q.bytes -= ev.mem();
                 fill(&ev);
-                q.current = Some(ev);
+                q.lent.push((me, ev));
+                drop(q);
+                drop(old);
                 return Ok(true);
             }
             match deadline {
@@ -180,62 +194,163 @@ impl Queue {
     }
 
     /// Switches delivery; waiting events go to the new callback first, in
-    /// order, before any event pushed later.
-    fn set_callback(&self, cb: Option<Callback>) {
+    /// order, before any event pushed later. When it returns, no call of the
+    /// previous callback is running or will start (unless called from inside
+    /// that callback, which then finishes when it returns).
+    fn set_callback(self: &Arc<Self>, cb: Option<Callback>) -> Result<()> {
+        let d = match cb {
+            Some(_) => Some(DISPATCH.get_or_try_init(Dispatch::start)?),
+            None => None,
+        };
         let mut q = self.inner.lock();
-        q.callback = cb;
-        if let Some(cb) = cb {
-            q.bytes = 0;
-            for ev in q.events.drain(..) {
-                dispatch(cb, ev);
-            }
+        if q.destroyed {
+            return Err(bad_queue(self.id));
         }
+        let had = q.callback.is_some();
+        q.callback = cb;
+        if let Some(d) = d {
+            while q.tickets < q.events.len() {
+                q.tickets += 1;
+                d.ticket(self.clone());
+            }
+        } else {
+            // waiting events stay for ws_next_event
+            self.cv.notify_all();
+        }
+        if had {
+            self.quiesce(&mut q);
+        }
+        Ok(())
+    }
+
+    /// Waits until the callback thread is not inside this queue's callback.
+    fn quiesce(&self, q: &mut parking_lot::MutexGuard<'_, QInner>) {
+        if on_callback_thread() {
+            return;
+        }
+        while q.running {
+            self.cv.wait(q);
+        }
+    }
+
+    fn destroy(&self) {
+        let (events, lent) = {
+            let mut q = self.inner.lock();
+            q.destroyed = true;
+            q.callback = None;
+            q.bytes = 0;
+            let e = std::mem::take(&mut q.events);
+            let l = std::mem::take(&mut q.lent);
+            self.cv.notify_all();
+            self.quiesce(&mut q);
+            (e, l)
+        };
+        drop((events, lent));
+    }
+
+    /// Callback thread: runs the callback for the next event, if the queue
+    /// still has one and still delivers to a callback.
+    fn serve_ticket(&self) {
+        let (cb, ev) = {
+            let mut q = self.inner.lock();
+            q.tickets = q.tickets.saturating_sub(1);
+            let Some(cb) = q.callback.clone() else { return };
+            if q.destroyed {
+                return;
+            }
+            let Some(ev) = q.events.pop_front() else { return };
+            q.running = true;
+            (cb, ev)
+        };
+        // A panic cannot come out of C code; one in our own conversion is
+        // caught so that the thread keeps serving.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&ev)));
+        let mut q = self.inner.lock();
+        q.running = false;
+        q.bytes = q.bytes.saturating_sub(ev.mem());
+        self.cv.notify_all();
+        drop(q);
+        drop(cb);
     }
 }
 
-static QUEUES: Lazy<RwLock<HashMap<i32, Arc<Queue>>>> = Lazy::new(|| RwLock::new(HashMap::new()));
+/// Live queues by number; forgotten in a forked child.
+struct Queues {
+    map: RwLock<HashMap<i32, Arc<Queue>>>,
+}
+
+static QUEUES: Global<Queues> = Global::new();
 static NEXT_QUEUE: AtomicUsize = AtomicUsize::new(1);
+
+fn queues() -> Result<Arc<Queues>> {
+    QUEUES.get_or_try_init(|| Ok(Queues { map: RwLock::new(HashMap::new()) }))
+}
 
 pub fn create() -> Result<i32> {
     let id = NEXT_QUEUE.fetch_add(1, Ordering::Relaxed);
     let id = i32::try_from(id).map_err(|_| Error::new(Code::Internal, "internal error: queue numbers exhausted"))?;
     let q = Arc::new(Queue {
         id,
+        fork_gen: global::fork_generation(),
         inner: Mutex::new(QInner {
             events: VecDeque::new(),
             bytes: 0,
-            current: None,
+            lent: Vec::new(),
             destroyed: false,
             callback: None,
+            tickets: 0,
+            running: false,
         }),
         cv: Condvar::new(),
     });
-    QUEUES.write().insert(id, q);
+    queues()?.map.write().insert(id, q);
     Ok(id)
 }
 
 fn bad_queue(id: i32) -> Error {
+    if id > 0 && (id as usize) < NEXT_QUEUE.load(Ordering::Relaxed) && global::fork_generation() > 0 {
+        return Error::new(
+            Code::BadSocket,
+            format!("bad event queue number {id} (destroyed, or created by the parent process before fork())"),
+        );
+    }
     Error::new(Code::BadSocket, format!("bad event queue number {id} (not created or destroyed)"))
 }
 
 pub fn get(id: i32) -> Result<Arc<Queue>> {
-    QUEUES.read().get(&id).cloned().ok_or_else(|| bad_queue(id))
+    let q = QUEUES.peek().and_then(|qs| qs.map.read().get(&id).cloned());
+    q.filter(|q| q.fork_gen == global::fork_generation()).ok_or_else(|| bad_queue(id))
 }
 
 pub fn destroy(id: i32) -> Result<()> {
-    let removed = QUEUES.write().remove(&id);
-    let q = removed.ok_or_else(|| bad_queue(id))?;
-    let mut inner = q.inner.lock();
-    inner.destroyed = true;
-    inner.events.clear();
-    inner.current = None;
-    q.cv.notify_all();
+    let removed = QUEUES.peek().and_then(|qs| {
+        let mut m = qs.map.write();
+        let q = m.remove(&id);
+        crate::reactor::shrink_map(&mut m);
+        q
+    });
+    removed.ok_or_else(|| bad_queue(id))?.destroy();
     Ok(())
 }
 
-pub fn set_callback(id: i32, f: Option<CallbackFn>, user: usize) -> Result<()> {
-    get(id)?.set_callback(f.map(|f| Callback { f, user }));
-    Ok(())
+pub fn set_callback(id: i32, cb: Option<Callback>) -> Result<()> {
+    get(id)?.set_callback(cb)
+}
+
+/// Destroys every queue (ws_cleanup).
+pub fn destroy_all() {
+    let all: Vec<Arc<Queue>> = match QUEUES.peek() {
+        Some(qs) => qs.map.write().drain().map(|(_, q)| q).collect(),
+        None => Vec::new(),
+    };
+    for q in all {
+        q.destroy();
+    }
+}
+
+pub(crate) fn forget_in_child() {
+    QUEUES.forget_in_child();
+    DISPATCH.forget_in_child();
 }
 
 // ---- the callback thread ---------------------------------------------------------
@@ -245,40 +360,105 @@ pub fn set_callback(id: i32, f: Option<CallbackFn>, user: usize) -> Result<()> {
 // runs: callbacks may call any ws_* function (ws_write, ws_close, ...).
 
 struct Dispatch {
-    jobs: Mutex<VecDeque<(Callback, Ev)>>,
+    jobs: Mutex<DispatchJobs>,
     cv: Condvar,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-static DISPATCH: Lazy<Arc<Dispatch>> = Lazy::new(|| {
-    let d = Arc::new(Dispatch { jobs: Mutex::new(VecDeque::new()), cv: Condvar::new() });
-    let d2 = d.clone();
-    std::thread::Builder::new()
-        .name("wsclient-callbacks".into())
-        .spawn(move || callback_thread(d2))
-        .expect("spawn the wsclient callback thread");
-    d
-});
-
-fn dispatch(cb: Callback, ev: Ev) {
-    let d = &*DISPATCH;
-    d.jobs.lock().push_back((cb, ev));
-    d.cv.notify_one();
+struct DispatchJobs {
+    tickets: VecDeque<Arc<Queue>>,
+    stop: bool,
 }
 
-fn callback_thread(d: Arc<Dispatch>) {
-    loop {
-        let (cb, ev) = {
-            let mut jobs = d.jobs.lock();
-            loop {
-                if let Some(j) = jobs.pop_front() {
-                    break j;
+static DISPATCH: Global<Dispatch> = Global::new();
+
+thread_local! {
+    static ON_CALLBACK_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+pub(crate) fn on_callback_thread() -> bool {
+    ON_CALLBACK_THREAD.with(|c| c.get())
+}
+
+impl Dispatch {
+    fn start() -> Result<Dispatch> {
+        // the thread is started by the first ticket (see `ensure_thread`),
+        // once this Dispatch is published
+        Ok(Dispatch {
+            jobs: Mutex::new(DispatchJobs { tickets: VecDeque::new(), stop: false }),
+            cv: Condvar::new(),
+            thread: Mutex::new(None),
+        })
+    }
+
+    fn ticket(self: &Arc<Self>, q: Arc<Queue>) {
+        let mut j = self.jobs.lock();
+        j.tickets.push_back(q);
+        self.cv.notify_one();
+        drop(j);
+        self.ensure_thread();
+    }
+
+    fn ensure_thread(self: &Arc<Self>) {
+        let mut t = self.thread.lock();
+        if t.is_some() {
+            return;
+        }
+        let me = self.clone();
+        // without a thread now (EAGAIN), the next ticket tries again; the
+        // events wait in their queues meanwhile
+        if let Ok(h) = std::thread::Builder::new().name("wsclient-callbacks".into()).spawn(move || me.run()) {
+            *t = Some(h);
+        }
+    }
+
+    fn run(&self) {
+        ON_CALLBACK_THREAD.with(|c| c.set(true));
+        loop {
+            let q = {
+                let mut j = self.jobs.lock();
+                loop {
+                    if let Some(q) = j.tickets.pop_front() {
+                        if j.tickets.is_empty() && j.tickets.capacity() > 1024 {
+                            j.tickets.shrink_to(64);
+                        }
+                        break q;
+                    }
+                    if j.stop {
+                        return;
+                    }
+                    self.cv.wait(&mut j);
                 }
-                d.cv.wait(&mut jobs);
+            };
+            q.serve_ticket();
+        }
+    }
+
+    /// Ends the thread after the tickets it has (ws_cleanup).
+    fn stop(&self) -> bool {
+        if on_callback_thread() {
+            return false;
+        }
+        self.jobs.lock().stop = true;
+        self.cv.notify_all();
+        let h = self.thread.lock().take();
+        if let Some(h) = h {
+            let _ = h.join();
+        }
+        true
+    }
+}
+
+/// Stops the callback thread (ws_cleanup). False when called on it.
+pub fn stop_dispatch() -> bool {
+    match DISPATCH.peek() {
+        Some(d) => {
+            if !d.stop() {
+                return false;
             }
-        };
-        let c = crate::ffi::event_to_c(&ev);
-        // A panic cannot come out of C code; a Rust panic in our own
-        // conversion is caught so the thread keeps serving.
-        let _ = std::panic::catch_unwind(|| (cb.f)(&c, cb.user as *mut c_void));
+            DISPATCH.take();
+            true
+        }
+        None => true,
     }
 }

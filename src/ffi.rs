@@ -11,7 +11,7 @@
 
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use crate::conn::{Conn, ReadCopy, OP_BINARY, OP_TEXT};
+use crate::conn::{Conn, Got, Next, Want, OP_BINARY, OP_TEXT};
 use crate::error::{self, Code, Error, Result};
 use crate::events::{self, Ev};
 use crate::guard;
@@ -292,14 +292,20 @@ fn write_conn(socket: c_int) -> Result<Arc<Conn>> {
     }
 }
 
-/// The connection to read from, waiting while connecting.
-fn read_conn(socket: c_int, deadline: Option<Instant>) -> Result<Arc<Conn>> {
+/// Reads the next message of a socket number: on its current connection
+/// (fast path: no socket lock), else through the socket, which knows about
+/// ends, reconnects and waiting while connecting.
+fn read_next(socket: c_int, deadline: Option<Instant>, mut want: Want<'_>) -> Result<Got> {
     match registry::conn_or_socket(socket)? {
         Ok(c) => {
             c.check_readable()?;
-            Ok(c)
+            match c.read(deadline, &mut want)? {
+                Next::Got(g) => Ok(g),
+                Next::End(e, true) => e.into_result(Got::Closed),
+                Next::End(_, false) | Next::Stale => registry::get(socket)?.read(deadline, &mut want),
+            }
         }
-        Err(sock) => sock.conn_for_read(deadline),
+        Err(sock) => sock.read(deadline, &mut want),
     }
 }
 
@@ -322,7 +328,7 @@ fn new_socket(url: *const c_char, options: *const c_char) -> Result<(i32, Arc<So
         .transpose()?;
     let reservation = registry::reserve()?;
     let sock = Socket::new(target, opts, queue);
-    let id = registry::insert(reservation, sock.clone());
+    let id = registry::insert(reservation, sock.clone())?;
     Ok((id, sock))
 }
 
@@ -481,7 +487,7 @@ fn kind_to_c(k: proto::Kind) -> c_int {
 pub extern "C" fn ws_open(url: *const c_char, options: *const c_char) -> c_int {
     guard::call(|| {
         let (id, sock) = new_socket(url, options)?;
-        if let Err(e) = sock.connect_blocking(true) {
+        if let Err(e) = sock.open_blocking() {
             let _ = registry::remove(id);
             return Err(e);
         }
@@ -510,7 +516,10 @@ pub extern "C" fn ws_open(url: *const c_char, options: *const c_char) -> c_int {
 pub extern "C" fn ws_open_async(url: *const c_char, options: *const c_char) -> c_int {
     guard::call(|| {
         let (id, sock) = new_socket(url, options)?;
-        sock.connect_async()?;
+        if let Err(e) = sock.open_async() {
+            let _ = registry::remove(id);
+            return Err(e);
+        }
         Ok(id)
     })
 }
@@ -598,7 +607,9 @@ pub extern "C" fn ws_flush(socket: c_int, timeout_ms: c_int) -> c_int {
 /// On WS_OK, `*data` points to the message (`*len` bytes; no terminating NUL)
 /// and `*type` (if `type` is not NULL) is WS_TEXT or WS_BINARY. Text is
 /// valid UTF-8. The memory belongs to the library and stays valid until the
-/// next ws_read() or ws_read_into() on this socket, or its ws_close().
+/// next ws_read() or ws_read_into() on this socket number, or its
+/// ws_close() — also when the connection that delivered it ends and is
+/// replaced meanwhile ("autoReconnect", ws_reconnect()).
 /// Nothing is written to the out-parameters unless WS_OK is returned.
 ///
 /// `timeout_ms`: < 0 waits forever, 0 only takes what has already arrived,
@@ -610,12 +621,24 @@ pub extern "C" fn ws_flush(socket: c_int, timeout_ms: c_int) -> c_int {
 /// server's close frame arrived, or ws_close() was called on another thread;
 /// see ws_close_code()); WS_ERROR (-1); WS_TIMEOUT (-2).
 ///
+/// Order: every message the server sent before its connection ended comes
+/// first, then that end once (WS_CLOSED, or WS_ERROR with its cause). With
+/// "autoReconnect" the next read then waits (within `timeout_ms`) for the
+/// new connection and returns its messages; without, every later read
+/// returns the end again. A message kept by WS_E_BUFFER_TOO_SMALL stays
+/// readable until it is read or the number is closed, also if the
+/// connection fails meanwhile.
+///
 /// Errors: WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT (data or len NULL),
 /// WS_E_PROTOCOL, WS_E_INVALID_UTF8, WS_E_MESSAGE_TOO_BIG (the connection was
 /// failed with close code 1002, 1007, 1009), WS_E_CONNECTION_LOST,
-/// WS_E_HEALTH_CHECK (see "pingInterval"), WS_E_NOT_OPEN (an async open or
-/// reconnect failed; the message has the cause), WS_E_IO, WS_E_TIMEOUT. After an error other than a timeout every later read
-/// returns the same error; call ws_close().
+/// WS_E_HEALTH_CHECK (see "pingInterval"), WS_E_IO, WS_E_TIMEOUT; on a
+/// socket from ws_open_async() or after a failed reconnect, the code of the
+/// failed connection attempt (any code ws_open() can return, e.g.
+/// WS_E_CONNECT, WS_E_UPGRADE_REJECTED, WS_E_TLS_VERIFY); WS_E_INVALID_ARGUMENT
+/// on a socket with a "queue". After an error other than a timeout every
+/// later read returns the same error (unless a reconnect follows); call
+/// ws_close().
 ///
 /// Blocking: up to `timeout_ms`. ws_close() on another thread wakes it: it
 /// returns WS_CLOSED (or WS_ERROR) once the close handshake ends or the
@@ -635,11 +658,10 @@ pub extern "C" fn ws_read(
         if data.is_null() || len.is_null() {
             return Err(Error::arg("data and len must not be NULL"));
         }
-        let deadline = deadline(timeout_ms);
-        let conn = read_conn(socket, deadline)?;
-        match conn.read_lend(deadline)? {
-            None => Ok(WS_CLOSED),
-            Some((kind, ptr, n)) => {
+        match read_next(socket, deadline(timeout_ms), Want::Lend)? {
+            Got::Closed => Ok(WS_CLOSED),
+            Got::Copied(..) | Got::TooSmall(_) => Err(Error::new(Code::Internal, "internal error: copy for a lend")),
+            Got::Lent(kind, ptr, n) => {
                 // SAFETY: data, len (checked non-NULL) and type (if non-NULL)
                 // point to writable objects of the caller.
                 unsafe {
@@ -687,17 +709,16 @@ pub extern "C" fn ws_read_into(
         if cap > isize::MAX as usize {
             return Err(Error::arg(format!("cap {cap} is too large")));
         }
-        let deadline = deadline(timeout_ms);
-        let conn = read_conn(socket, deadline)?;
         let out: &mut [u8] = if cap == 0 {
             &mut []
         } else {
             // SAFETY: the caller guarantees `cap` writable bytes at `buf`.
             unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
         };
-        match conn.read_copy(out, deadline)? {
-            ReadCopy::Closed => Ok(WS_CLOSED),
-            ReadCopy::Message(kind, n) => {
+        match read_next(socket, deadline(timeout_ms), Want::Copy(out))? {
+            Got::Closed => Ok(WS_CLOSED),
+            Got::Lent(..) => Err(Error::new(Code::Internal, "internal error: lend for a copy")),
+            Got::Copied(kind, n) => {
                 // SAFETY: len checked non-NULL; type may be NULL.
                 unsafe {
                     *len = n;
@@ -707,7 +728,7 @@ pub extern "C" fn ws_read_into(
                 }
                 Ok(WS_OK)
             }
-            ReadCopy::TooSmall(n) => {
+            Got::TooSmall(n) => {
                 // SAFETY: len checked non-NULL.
                 unsafe { *len = n };
                 Err(Error::new(
@@ -747,23 +768,154 @@ pub extern "C" fn ws_read_into(
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_close(socket: c_int, code: c_int, reason: *const c_char) -> c_int {
     guard::call(|| {
-        let code = match code {
-            0 => 1000u16,
-            c => match u16::try_from(c) {
-                Ok(c) if proto::close_code_allowed(c) => c,
-                _ => {
-                    return Err(Error::arg(format!(
-                        "close code {c} is not allowed (use 0 or 1000-1003, 1007-1013, 3000-4999)"
-                    )))
-                }
-            },
-        };
-        let reason = opt_str(reason, "reason")?.unwrap_or("");
-        if reason.len() > WS_MAX_CLOSE_REASON as usize {
-            return Err(Error::arg(format!("close reason is {} bytes, at most 123 are allowed", reason.len())));
-        }
+        let (code, reason) = close_args(code, reason)?;
         let sock = registry::remove(socket)?;
-        sock.close_user(code, reason);
+        let conn = sock.close_begin(code, reason);
+        let deadline = Instant::now() + conn.as_ref().map_or(Duration::ZERO, |c| c.close_timeout());
+        sock.close_finish(conn, deadline);
+        Ok(WS_OK)
+    })
+}
+
+/// Checks a close code and reason as ws_close() takes them.
+fn close_args<'a>(code: c_int, reason: *const c_char) -> Result<(u16, &'a str)> {
+    let code = match code {
+        0 => 1000u16,
+        c => match u16::try_from(c) {
+            Ok(c) if proto::close_code_allowed(c) => c,
+            _ => {
+                return Err(Error::arg(format!(
+                    "close code {c} is not allowed (use 0 or 1000-1003, 1007-1013, 3000-4999)"
+                )))
+            }
+        },
+    };
+    let reason = opt_str(reason, "reason")?.unwrap_or("");
+    if reason.len() > WS_MAX_CLOSE_REASON as usize {
+        return Err(Error::arg(format!("close reason is {} bytes, at most 123 are allowed", reason.len())));
+    }
+    Ok((code, reason))
+}
+
+/// Closes sockets all at once: every closing handshake runs in parallel,
+/// bounded by one deadline per socket. Returns how many were closed.
+fn close_all(socks: &[Arc<Socket>], code: u16, reason: &str, budget: Option<Duration>) {
+    let start = Instant::now();
+    let begun: Vec<_> = socks.iter().map(|s| (s, s.close_begin(code, reason))).collect();
+    for (s, conn) in begun {
+        let own = conn.as_ref().map_or(Duration::ZERO, |c| c.close_timeout());
+        let limit = budget.map_or(own, |b| b.min(own));
+        s.close_finish(conn, start + limit);
+    }
+}
+
+/// Close several sockets at once, within one time budget (a host shutting
+/// down: a Lua state or a Python interpreter closing every client it has).
+///
+/// Each listed socket is closed as ws_close() would, but the closing
+/// handshakes run in parallel: every close frame is sent first, then the
+/// library waits for the servers' answers together. `timeout_ms` >= 0 bounds
+/// the whole call (each socket's "closeTimeout" still applies if shorter);
+/// < 0 lets each socket wait its own "closeTimeout", in parallel. `code`
+/// and `reason` as ws_close(), for all of them.
+///
+/// `sockets` may be NULL when `count` is 0. Numbers that are not open (or
+/// listed twice) are skipped: the others are still closed and released.
+///
+/// Returns: WS_OK (0) when every listed number was open and is now closed;
+/// WS_ERROR (-1): WS_E_INVALID_ARGUMENT (bad code, reason or array: nothing
+/// is closed), WS_E_BAD_SOCKET (some numbers were not open; the message
+/// says how many and the first; all the open ones were closed).
+/// Blocking: at most `timeout_ms` (or the longest "closeTimeout") plus a
+/// moment. Threads: any thread. Ownership: `sockets` is read during the
+/// call only; pointers from ws_read() on the closed sockets become invalid.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_close_many(
+    sockets: *const c_int,
+    count: usize,
+    code: c_int,
+    reason: *const c_char,
+    timeout_ms: c_int,
+) -> c_int {
+    guard::call(|| {
+        let (code, reason) = close_args(code, reason)?;
+        if count > (isize::MAX as usize) / std::mem::size_of::<c_int>() {
+            return Err(Error::arg(format!("count {count} is too large")));
+        }
+        let ids: &[c_int] = if count == 0 {
+            &[]
+        } else if sockets.is_null() {
+            return Err(Error::arg(format!("sockets is NULL but count is {count}")));
+        } else {
+            // SAFETY: the caller passes `count` readable ints at `sockets`.
+            unsafe { std::slice::from_raw_parts(sockets, count) }
+        };
+        let mut socks = Vec::with_capacity(ids.len());
+        let mut bad: Option<(usize, Error)> = None;
+        for &id in ids {
+            match registry::remove(id) {
+                Ok(s) => socks.push(s),
+                Err(e) => {
+                    let n = bad.as_ref().map_or(0, |b| b.0);
+                    bad = Some((n + 1, bad.map_or(e, |b| b.1)));
+                }
+            }
+        }
+        close_all(&socks, code, reason, timeout(timeout_ms));
+        match bad {
+            None => Ok(WS_OK),
+            Some((n, e)) => Err(Error::new(
+                Code::BadSocket,
+                format!("{n} of {count} socket numbers were not open (the others are closed); first: {}", e.msg),
+            )),
+        }
+    })
+}
+
+/// Release everything the library holds, so that it can be unloaded
+/// (dlclose, FreeLibrary) or the process can end without background
+/// threads (libcurl's curl_global_cleanup is the model).
+///
+/// Closes every open socket as ws_close_many() with code 1001 (Going
+/// Away) would, destroys every event queue (as ws_queue_destroy()), then
+/// stops the library's background threads (the reactor, the callback
+/// thread, the connection threads) and waits for them to exit. Connection
+/// attempts that have not started are dropped; one running in DNS or TCP
+/// connect ends on its own ("timeout" option, or the system's limits).
+/// `timeout_ms` >= 0 bounds the whole call; < 0 waits as long as needed.
+/// The library can be used again afterwards: the next call starts afresh.
+///
+/// Precondition: no other thread is inside a ws_* call, and none enters
+/// one until this returns (as with curl_global_cleanup). Not from inside a
+/// callback (WS_E_INVALID_ARGUMENT).
+///
+/// Returns: WS_OK (0) when every library thread has exited (unloading is
+/// then safe); WS_TIMEOUT (-2, WS_E_TIMEOUT) when a connection attempt was
+/// still running on a library thread at the deadline (unloading is not
+/// safe yet: call again); WS_ERROR (-1, WS_E_INVALID_ARGUMENT).
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_cleanup(timeout_ms: c_int) -> c_int {
+    guard::call(|| {
+        if events::on_callback_thread() {
+            return Err(Error::arg("ws_cleanup cannot be called from inside a callback"));
+        }
+        let budget = timeout(timeout_ms);
+        let start = Instant::now();
+        let socks: Vec<Arc<Socket>> = registry::remove_all().into_iter().map(|(_, s)| s).collect();
+        close_all(&socks, 1001, "", budget);
+        drop(socks);
+        events::destroy_all();
+        events::stop_dispatch();
+        crate::reactor::stop();
+        let deadline = budget.map(|b| start + b);
+        if !crate::pool::stop(deadline.unwrap_or_else(|| start + Duration::from_secs(86400 * 365))) {
+            return Err(Error::new(
+                Code::Timeout,
+                format!(
+                    "ws_cleanup: a connection attempt was still running after {timeout_ms} ms; unloading the library is not safe yet"
+                ),
+            ));
+        }
         Ok(WS_OK)
     })
 }
@@ -857,9 +1009,13 @@ pub extern "C" fn ws_set_max_sockets(max: c_int) -> c_int {
 
 // ---- readback -----------------------------------------------------------------------
 
-/// The HTTP status of the upgrade response (101 for every open socket).
+/// The HTTP status of the upgrade response (101 for every open socket) of
+/// the current connection, or of the last one while reconnecting.
 ///
-/// Returns: the status; WS_ERROR (-1, WS_E_BAD_SOCKET).
+/// Returns: the status; WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (no
+/// connection was made yet: ws_open_async() still connecting, or its
+/// attempt failed; the refused upgrade's status is then in the error
+/// message).
 /// Threads: any thread; does not block.
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_http_status(socket: c_int) -> c_int {
@@ -899,7 +1055,8 @@ pub extern "C" fn ws_response_headers(socket: c_int) -> *const c_char {
 /// The subprotocol the server selected from the "subprotocols" offered.
 ///
 /// Returns: the name, "" when none was selected; NULL on error
-/// (WS_E_BAD_SOCKET). Lifetime as ws_response_header().
+/// (WS_E_BAD_SOCKET, WS_E_NOT_OPEN as ws_http_status()). Lifetime as
+/// ws_response_header().
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_subprotocol(socket: c_int) -> *const c_char {
     guard::call_str(|| {
@@ -913,7 +1070,8 @@ pub extern "C" fn ws_subprotocol(socket: c_int) -> *const c_char {
 /// without one. Read it after ws_read() returned WS_CLOSED or an error, before
 /// ws_close().
 ///
-/// Returns: the code; WS_ERROR (-1, WS_E_BAD_SOCKET). Does not block.
+/// Returns: the code; WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (no
+/// connection was made yet, as ws_http_status()). Does not block.
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_close_code(socket: c_int) -> c_int {
     guard::call(|| Ok(registry::get(socket)?.close_info()?.code_rcvd as c_int))
@@ -921,8 +1079,8 @@ pub extern "C" fn ws_close_code(socket: c_int) -> c_int {
 
 /// The close reason the server sent ("" if none).
 ///
-/// Returns: the reason; NULL on error (WS_E_BAD_SOCKET). Lifetime as
-/// ws_response_header().
+/// Returns: the reason; NULL on error (WS_E_BAD_SOCKET, WS_E_NOT_OPEN as
+/// ws_close_code()). Lifetime as ws_response_header().
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_close_reason(socket: c_int) -> *const c_char {
     guard::call_str(|| Ok(error::result_str(&registry::get(socket)?.close_info()?.reason_rcvd)))
@@ -1058,8 +1216,10 @@ pub extern "C" fn ws_reconnect(socket: c_int, r#async: c_int) -> c_int {
 /// schedules a WS_EV_RECONNECTING and a new WS_EV_OPEN). Such sockets are
 /// read by the library's background thread: ws_read() on them fails with
 /// WS_E_INVALID_ARGUMENT; ws_write(), ws_ping() and ws_close() work as usual.
-/// Nothing is dropped when the host drains slowly: beyond 64 MiB of waiting
-/// payload the library stops reading those sockets and TCP pushes back.
+/// Nothing is dropped when the host drains slowly: beyond 64 MiB of events
+/// waiting (the memory they hold), or being delivered to a callback that
+/// has not returned, the library stops reading those sockets and TCP
+/// pushes back.
 ///
 /// Returns: a queue number > 0; WS_ERROR (-1). Threads: any thread.
 #[unsafe(no_mangle)]
@@ -1069,7 +1229,10 @@ pub extern "C" fn ws_queue_create() -> c_int {
 
 /// Destroy an event queue: waiting events are discarded, a thread blocked in
 /// ws_next_event() on it returns WS_ERROR, and sockets still delivering to it
-/// drop their events (close them first).
+/// drop their events (close them first). Events lent by ws_next_event() are
+/// freed. As with ws_queue_set_callback(NULL), when it returns no call of the
+/// queue's callback is running or will start (unless called from inside that
+/// callback).
 ///
 /// Returns: WS_OK (0); WS_ERROR (-1, WS_E_BAD_SOCKET for an unknown queue).
 #[unsafe(no_mangle)]
@@ -1101,7 +1264,9 @@ pub(crate) fn event_to_c(ev: &Ev) -> ws_event {
 ///
 /// `timeout_ms`: < 0 waits forever, 0 polls, a positive value is a deadline.
 /// On WS_OK the event is written to `*event`; its `data` stays valid until
-/// the next ws_next_event() on this queue (or its destruction).
+/// the calling thread's next ws_next_event() on this queue, or the queue's
+/// destruction (each consuming thread has its own lent event: another
+/// thread's call never frees it).
 ///
 /// Returns: WS_OK (0); WS_TIMEOUT (-2, WS_E_TIMEOUT) when no event came;
 /// WS_ERROR (-1): WS_E_BAD_SOCKET (unknown or destroyed queue),
@@ -1135,13 +1300,33 @@ pub extern "C" fn ws_next_event(queue: c_int, event: *mut ws_event, timeout_ms: 
 /// ws_write() and ws_close() on the socket the event is about; while it runs,
 /// later events wait. The event and its data are valid until it returns.
 /// Events already waiting in the queue are delivered to the callback. NULL
-/// `cb` switches back to ws_next_event(). `user` is passed back untouched.
+/// `cb` switches back to ws_next_event(): events not yet handed to the
+/// callback stay in the queue for it. `user` is passed back untouched.
 ///
-/// Returns: WS_OK (0); WS_ERROR (-1, WS_E_BAD_SOCKET for an unknown queue).
+/// Quiescence: when this function returns, no call of the previous callback
+/// (with its `user`) is running or will start, so the host may free what
+/// `user` points to. It waits for a call in progress to return. Called from
+/// inside that callback (on the callback thread), it cannot wait for
+/// itself: the running call is the caller's own, and no further call starts
+/// after it returns. Do not call it while holding a lock that the callback
+/// takes (the wait would never end, as with pthread_join). The byte limit
+/// of ws_queue_create() counts events until their callback has returned.
+///
+/// Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET for an unknown or
+/// destroyed queue, WS_E_INTERNAL when the callback thread cannot be
+/// started (the events stay queued).
+/// Threads: any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_queue_set_callback(queue: c_int, cb: ws_callback, user: *mut c_void) -> c_int {
     guard::call(|| {
-        events::set_callback(queue, cb, user as usize)?;
+        let user = user as usize;
+        let cb = cb.map(|f| -> events::Callback {
+            Arc::new(move |ev: &Ev| {
+                let c = event_to_c(ev);
+                f(&c, user as *mut c_void)
+            })
+        });
+        events::set_callback(queue, cb)?;
         Ok(WS_OK)
     })
 }

@@ -12,6 +12,7 @@ mod connect;
 mod error;
 mod events;
 pub mod ffi;
+mod global;
 mod guard;
 mod handshake;
 mod options;

@@ -3,10 +3,12 @@
 //! thread per attempt would make 10,000 opens 10,000 threads.
 #![deny(unsafe_code)]
 
-use once_cell::sync::Lazy;
+use crate::error::{Code, Error, Result};
+use crate::global::Global;
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub type Job = Box<dyn FnOnce() + Send>;
 
@@ -15,47 +17,114 @@ const MAX_THREADS: usize = 16;
 /// An idle worker exits after this long.
 const IDLE: Duration = Duration::from_secs(10);
 
-struct Pool {
+pub struct Pool {
     jobs: Mutex<Jobs>,
+    /// Wakes workers (new job, stop).
     cv: Condvar,
+    /// Signalled when a worker exits.
+    gone: Condvar,
 }
 
 struct Jobs {
     queue: VecDeque<Job>,
     threads: usize,
     idle: usize,
+    stop: bool,
+    /// Workers that may still be running, so that ws_cleanup can join them
+    /// (a worker that exits on its own, idle, detaches itself).
+    handles: Vec<(std::thread::ThreadId, std::thread::JoinHandle<()>)>,
 }
 
-static POOL: Lazy<Pool> =
-    Lazy::new(|| Pool { jobs: Mutex::new(Jobs { queue: VecDeque::new(), threads: 0, idle: 0 }), cv: Condvar::new() });
+static POOL: Global<Pool> = Global::new();
 
-pub fn spawn(job: Job) {
-    let mut j = POOL.jobs.lock();
-    j.queue.push_back(job);
+fn pool() -> Result<Arc<Pool>> {
+    POOL.get_or_try_init(|| {
+        Ok(Pool {
+            jobs: Mutex::new(Jobs { queue: VecDeque::new(), threads: 0, idle: 0, stop: false, handles: Vec::new() }),
+            cv: Condvar::new(),
+            gone: Condvar::new(),
+        })
+    })
+}
+
+/// Queues a connection attempt. Fails only when no worker exists and none
+/// can be started (the caller reports it as the attempt's error).
+pub fn spawn(job: Job) -> Result<()> {
+    let p = pool()?;
+    let mut j = p.jobs.lock();
+    j.stop = false; // (a ws_cleanup that timed out: the library is in use again)
     if j.idle == 0 && j.threads < MAX_THREADS {
-        let ok = std::thread::Builder::new().name("wsclient-connect".into()).spawn(worker).is_ok();
-        if ok {
-            j.threads += 1;
+        let p2 = p.clone();
+        match std::thread::Builder::new().name("wsclient-connect".into()).spawn(move || worker(p2)) {
+            Ok(h) => {
+                j.threads += 1;
+                j.handles.push((h.thread().id(), h));
+            }
+            Err(e) if j.threads == 0 => {
+                return Err(Error::new(Code::Internal, format!("cannot start a connection thread: {e}")));
+            }
+            // the running workers will take the job
+            Err(_) => {}
         }
     }
-    POOL.cv.notify_one();
+    j.queue.push_back(job);
+    p.cv.notify_one();
+    Ok(())
 }
 
-fn worker() {
-    let mut j = POOL.jobs.lock();
+fn worker(p: Arc<Pool>) {
+    let mut j = p.jobs.lock();
     loop {
         if let Some(job) = j.queue.pop_front() {
             drop(j);
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-            j = POOL.jobs.lock();
+            j = p.jobs.lock();
             continue;
         }
+        if j.stop {
+            break;
+        }
         j.idle += 1;
-        let timed_out = POOL.cv.wait_for(&mut j, IDLE).timed_out();
+        let timed_out = p.cv.wait_for(&mut j, IDLE).timed_out();
         j.idle -= 1;
-        if timed_out && j.queue.is_empty() {
-            j.threads -= 1;
-            return;
+        if timed_out && j.queue.is_empty() && !j.stop {
+            // idle: leave on our own (detached)
+            let me = std::thread::current().id();
+            j.handles.retain(|(id, _)| *id != me);
+            break;
         }
     }
+    j.threads -= 1;
+    p.gone.notify_all();
+}
+
+/// Stops the workers (ws_cleanup): waiting attempts are dropped, idle
+/// workers exit, and busy ones (in DNS or connect) exit when their attempt
+/// ends. True when every worker has exited by `deadline`.
+pub fn stop(deadline: Instant) -> bool {
+    let Some(p) = POOL.peek() else { return true };
+    let dropped = {
+        let mut j = p.jobs.lock();
+        j.stop = true;
+        p.cv.notify_all();
+        std::mem::take(&mut j.queue)
+    };
+    drop(dropped);
+    let mut j = p.jobs.lock();
+    while j.threads > 0 {
+        if p.gone.wait_until(&mut j, deadline).timed_out() && j.threads > 0 {
+            return false;
+        }
+    }
+    let handles = std::mem::take(&mut j.handles);
+    drop(j);
+    for (_, h) in handles {
+        let _ = h.join();
+    }
+    POOL.take();
+    true
+}
+
+pub(crate) fn forget_in_child() {
+    POOL.forget_in_child();
 }

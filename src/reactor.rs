@@ -1,5 +1,6 @@
-//! The one background thread ("wsclient-reactor"): an epoll loop over every
-//! open connection plus a timer heap. It answers pings while the program is
+//! The one background thread ("wsclient-reactor"): a readiness loop (the
+//! `polling` crate: epoll, kqueue or IOCP, behind `sys::Poller`) over every
+//! open connection plus timers (ordered by due time). It answers pings while the program is
 //! not reading, reads ahead for it, delivers events for sockets with a queue,
 //! flushes output a timed-out write left queued, runs keepalive and schedules
 //! reconnects. It never blocks on a connection: a socket that a program thread
@@ -12,15 +13,13 @@
 #![deny(unsafe_code)]
 
 use crate::conn::{Conn, Rearm};
-use crate::sys::{self, Epoll, EventFd, EP_IN, EP_ONESHOT, EP_OUT, EP_RDHUP};
-use once_cell::sync::Lazy;
+use crate::error::{Code, Error, Result};
+use crate::global::Global;
+use crate::sys::{self, PollEvents, Poller, Ready};
 use parking_lot::Mutex;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const WAKE_TOKEN: u64 = 0;
 
 pub type Job = Box<dyn FnOnce() + Send>;
 
@@ -41,57 +40,133 @@ const ADOPT_DELAY: Duration = Duration::from_millis(100);
 
 enum Cmd {
     Arm(u64),
-    At(Instant, Timer),
+    At(TimerKey, Timer),
+    Cancel(TimerKey),
+    Stop,
 }
 
-struct Reactor {
-    epoll: Epoll,
-    waker: EventFd,
+pub struct Reactor {
+    poll: Poller,
     conns: Mutex<HashMap<u64, Entry>>,
     cmds: Mutex<Vec<Cmd>>,
     /// Registered but not yet added to epoll (see ADOPT_DELAY), and whether
     /// an adoption is already scheduled.
     late: Mutex<(Vec<u64>, bool)>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Timer ids (the second half of a timer's key).
+    next_timer: std::sync::atomic::AtomicU64,
 }
 
 struct Entry {
     conn: Arc<Conn>,
     /// In the epoll set.
     added: bool,
+    /// The connection's keepalive timer, cancelled with the connection (it
+    /// may be "pingInterval" away: 30 s by default).
+    ka: Option<TimerKey>,
 }
 
-static REACTOR: Lazy<Arc<Reactor>> = Lazy::new(|| {
-    let r = Arc::new(Reactor {
-        epoll: Epoll::new().expect("epoll_create1"),
-        waker: EventFd::new().expect("eventfd"),
-        conns: Mutex::new(HashMap::new()),
-        cmds: Mutex::new(Vec::new()),
-        late: Mutex::new((Vec::new(), false)),
-    });
-    r.epoll.add(r.waker.fd(), EP_IN, WAKE_TOKEN).expect("register the reactor's eventfd");
+/// A keepalive timer for `token` at `at`, recorded in its entry; None when
+/// the connection is gone.
+fn keepalive_key(r: &Reactor, token: u64, at: Instant) -> Option<TimerKey> {
+    let mut conns = r.conns.lock();
+    let e = conns.get_mut(&token)?;
+    let k = key(r, at);
+    e.ka = Some(k);
+    Some(k)
+}
+
+static REACTOR: Global<Reactor> = Global::new();
+
+/// The background thread, started on first use. A failure (no descriptors,
+/// no threads) is this caller's error; the next call tries again.
+pub fn get() -> Result<Arc<Reactor>> {
+    REACTOR
+        .get_or_try_init(|| {
+            let fail = |what: &str, e: std::io::Error| {
+                Error::new(Code::Internal, format!("cannot start the background thread: {what}: {e}"))
+            };
+            let poll = Poller::new().map_err(|e| fail("poller", e))?;
+            Ok(Reactor {
+                poll,
+                conns: Mutex::new(HashMap::new()),
+                cmds: Mutex::new(Vec::new()),
+                late: Mutex::new((Vec::new(), false)),
+                thread: Mutex::new(None),
+                next_timer: std::sync::atomic::AtomicU64::new(1),
+            })
+        })
+        .and_then(|r| {
+            ensure_thread(&r)?;
+            Ok(r)
+        })
+}
+
+fn ensure_thread(r: &Arc<Reactor>) -> Result<()> {
+    let mut t = r.thread.lock();
+    if t.is_some() {
+        return Ok(());
+    }
     let r2 = r.clone();
-    std::thread::Builder::new().name("wsclient-reactor".into()).spawn(move || run(r2)).expect("spawn the reactor");
-    r
-});
-
-fn interest(conn: &Conn) -> u32 {
-    EP_IN | EP_RDHUP | EP_ONESHOT | if conn.wants_write() { EP_OUT } else { 0 }
+    let h = std::thread::Builder::new()
+        .name("wsclient-reactor".into())
+        .spawn(move || run(r2))
+        .map_err(|e| Error::new(Code::Internal, format!("cannot start the background thread: {e}")))?;
+    *t = Some(h);
+    Ok(())
 }
 
-fn command(c: Cmd) {
-    let r = &*REACTOR;
+/// The background thread's state, if it was started.
+pub fn peek() -> Option<Arc<Reactor>> {
+    REACTOR.peek()
+}
+
+/// Stops the background thread and waits for it (ws_cleanup); every
+/// connection was deregistered before.
+pub fn stop() {
+    if let Some(r) = REACTOR.take() {
+        r.cmds.lock().push(Cmd::Stop);
+        let _ = r.poll.notify();
+        let h = r.thread.lock().take();
+        if let Some(h) = h {
+            let _ = h.join();
+        }
+    }
+}
+
+pub(crate) fn forget_in_child() {
+    REACTOR.forget_in_child();
+}
+
+/// Whether to watch a connection for writability too (output is stuck).
+fn interest(conn: &Conn) -> bool {
+    conn.wants_write()
+}
+
+/// Gives back memory that a burst of connections or timers left behind, so
+/// that a process's heap returns to where it was (tests/churn.rs).
+pub(crate) fn shrink_map<K: std::hash::Hash + Eq, V, S: std::hash::BuildHasher>(m: &mut HashMap<K, V, S>) {
+    if m.capacity() > 64 && m.len() < m.capacity() / 4 {
+        m.shrink_to(m.len() * 2);
+    }
+}
+
+fn key(r: &Reactor, at: Instant) -> TimerKey {
+    (at, r.next_timer.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+fn command(r: &Reactor, c: Cmd) {
     r.cmds.lock().push(c);
-    r.waker.wake();
+    let _ = r.poll.notify();
 }
 
 /// Starts serving a new connection (and its keepalive). Sockets with an
 /// event queue are watched at once (only this thread reads them); the others
 /// after ADOPT_DELAY, unless their keepalive interval is shorter.
-pub fn register(conn: Arc<Conn>, immediate: bool) {
-    let r = &*REACTOR;
+pub fn register(r: &Reactor, conn: Arc<Conn>, immediate: bool) {
     let token = conn.token;
     let immediate = immediate || conn.ping_interval() < ADOPT_DELAY * 2;
-    r.conns.lock().insert(token, Entry { conn: conn.clone(), added: immediate });
+    r.conns.lock().insert(token, Entry { conn: conn.clone(), added: immediate, ka: None });
     if immediate {
         add(r, &conn);
     } else {
@@ -101,34 +176,43 @@ pub fn register(conn: Arc<Conn>, immediate: bool) {
             !std::mem::replace(&mut late.1, true)
         };
         if first {
-            command(Cmd::At(Instant::now() + ADOPT_DELAY, Timer::Adopt));
+            command(r, Cmd::At(key(r, Instant::now() + ADOPT_DELAY), Timer::Adopt));
         }
     }
 }
 
 fn add(r: &Reactor, conn: &Arc<Conn>) {
     let token = conn.token;
-    if r.epoll.add(conn.fd(), interest(conn), token).is_err() {
+    if r.poll.add(conn.fd(), token, interest(conn)).is_err() {
         r.conns.lock().remove(&token);
         return;
     }
     if let Some(due) = conn.keepalive_tick(sys::now_us()) {
-        command(Cmd::At(at_us(due), Timer::Keepalive(token)));
+        if let Some(k) = keepalive_key(r, token, at_us(due)) {
+            command(r, Cmd::At(k, Timer::Keepalive(token)));
+        }
     }
     // frames that came with the upgrade response are in our buffer, not the
     // kernel's: epoll would not report them
     if conn.has_buffered_input() {
-        command(Cmd::At(Instant::now(), Timer::Serve(token)));
+        command(r, Cmd::At(key(r, Instant::now()), Timer::Serve(token)));
     }
 }
 
 /// Stops serving a connection; called before its socket is closed.
-pub fn deregister(conn: &Conn) {
-    let r = &*REACTOR;
-    let entry = r.conns.lock().remove(&conn.token);
+pub fn deregister(r: &Reactor, conn: &Conn) {
+    let entry = {
+        let mut conns = r.conns.lock();
+        let e = conns.remove(&conn.token);
+        shrink_map(&mut conns);
+        e
+    };
+    if let Some(k) = entry.as_ref().and_then(|e| e.ka) {
+        command(r, Cmd::Cancel(k));
+    }
     match entry {
         Some(e) if e.added => {
-            let _ = r.epoll.delete(conn.fd());
+            let _ = r.poll.delete(conn.fd());
         }
         Some(_) => r.late.lock().0.retain(|t| *t != conn.token),
         None => {}
@@ -137,14 +221,27 @@ pub fn deregister(conn: &Conn) {
 
 /// Asks the reactor to look at a connection now (e.g. output was left queued).
 pub fn rearm(token: u64) {
-    if Lazy::get(&REACTOR).is_some() {
-        command(Cmd::Arm(token));
+    if let Some(r) = REACTOR.peek() {
+        command(&r, Cmd::Arm(token));
     }
 }
 
-/// Runs `job` on the reactor thread at `at` (it must not block).
-pub fn schedule(at: Instant, job: Job) {
-    command(Cmd::At(at, Timer::Call(job)));
+/// A timer's key: when it is due, and a unique id.
+pub type TimerKey = (Instant, u64);
+
+/// Runs `job` on the reactor thread at `at` (it must not block). Returns
+/// the key for [`cancel`].
+pub fn schedule(r: &Reactor, at: Instant, job: Job) -> TimerKey {
+    let key = (at, r.next_timer.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    command(r, Cmd::At(key, Timer::Call(job)));
+    key
+}
+
+/// Drops a scheduled job that has not run yet (and what it holds).
+pub fn cancel(key: TimerKey) {
+    if let Some(r) = REACTOR.peek() {
+        command(&r, Cmd::Cancel(key));
+    }
 }
 
 fn at_us(due_us: u64) -> Instant {
@@ -155,7 +252,7 @@ fn at_us(due_us: u64) -> Instant {
 fn arm(r: &Reactor, token: u64) {
     let conn = r.conns.lock().get(&token).filter(|e| e.added).map(|e| e.conn.clone());
     if let Some(c) = conn {
-        let _ = r.epoll.modify(c.fd(), interest(&c), token);
+        let _ = r.poll.modify(c.fd(), token, interest(&c));
     }
 }
 
@@ -187,7 +284,7 @@ fn adopt(r: &Reactor) {
 }
 
 /// Serves one connection; returns when to re-arm it, if later.
-fn serve(r: &Reactor, token: u64, writable: bool) -> Option<Duration> {
+fn serve(r: &Reactor, token: u64, writable: bool) -> Option<(Duration, Timer)> {
     let conn = lookup(r, token)?;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.on_ready(writable)));
     match outcome {
@@ -195,73 +292,86 @@ fn serve(r: &Reactor, token: u64, writable: bool) -> Option<Duration> {
             arm(r, token);
             None
         }
-        Ok(Rearm::After(d)) => Some(d),
+        Ok(Rearm::After(d)) => Some((d, Timer::Arm(token))),
+        Ok(Rearm::Retry(d)) => Some((d, Timer::Serve(token))),
         Ok(Rearm::Never) | Err(_) => None,
     }
 }
 
 fn run(r: Arc<Reactor>) {
-    let mut heap: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
-    let mut timers: HashMap<u64, Timer> = HashMap::new();
-    let mut seq: u64 = 0;
-    let mut events = Vec::with_capacity(256);
-    let mut push = |heap: &mut BinaryHeap<Reverse<(Instant, u64)>>, timers: &mut HashMap<u64, Timer>, at, t| {
-        seq += 1;
-        heap.push(Reverse((at, seq)));
-        timers.insert(seq, t);
+    // ordered by due time; removal (cancel) frees the entry at once
+    let mut timers: BTreeMap<TimerKey, Timer> = BTreeMap::new();
+    let mut buf = PollEvents::new();
+    let mut ready: Vec<Ready> = Vec::with_capacity(256);
+    let push = |timers: &mut BTreeMap<TimerKey, Timer>, at: Instant, t: Timer| {
+        timers.insert(key(&r, at), t);
     };
     loop {
-        let next = heap.peek().map(|Reverse((at, _))| *at);
-        if r.epoll.wait(&mut events, next).is_err() {
+        let next = timers.first_key_value().map(|((at, _), _)| *at);
+        if r.poll.wait(&mut buf, &mut ready, next).is_err() {
             std::thread::sleep(Duration::from_millis(10));
         }
-        for &(token, ev) in &events {
-            if token == WAKE_TOKEN {
-                r.waker.drain();
-                let cmds = std::mem::take(&mut *r.cmds.lock());
-                for c in cmds {
-                    match c {
-                        Cmd::Arm(t) => arm(&r, t),
-                        Cmd::At(at, t) => push(&mut heap, &mut timers, at, t),
-                    }
+        // commands (a notify wakes the wait without an event)
+        let cmds = std::mem::take(&mut *r.cmds.lock());
+        for c in cmds {
+            match c {
+                Cmd::Arm(t) => arm(&r, t),
+                Cmd::At(k, t) => {
+                    timers.insert(k, t);
                 }
-                continue;
+                Cmd::Cancel(k) => {
+                    timers.remove(&k);
+                }
+                Cmd::Stop => return,
             }
-            if let Some(after) = serve(&r, token, ev & EP_OUT != 0) {
-                push(&mut heap, &mut timers, Instant::now() + after, Timer::Arm(token));
+        }
+        for ev in &ready {
+            if let Some((after, t)) = serve(&r, ev.key, ev.writable) {
+                push(&mut timers, Instant::now() + after, t);
             }
         }
         let now = Instant::now();
-        while let Some(Reverse((at, id))) = heap.peek().copied() {
-            if at > now {
+        while let Some(entry) = timers.first_entry() {
+            if entry.key().0 > now {
                 break;
             }
-            heap.pop();
-            match timers.remove(&id) {
-                Some(Timer::Arm(t)) => arm(&r, t),
-                Some(Timer::Keepalive(t)) => {
-                    if let Some(c) = lookup(&r, t) {
-                        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            let n = c.keepalive_tick(sys::now_us());
-                            c.trim_if_idle();
-                            n
-                        }));
-                        if let Ok(Some(due)) = next {
-                            push(&mut heap, &mut timers, at_us(due), Timer::Keepalive(t));
-                        }
+            let timer = entry.remove();
+            fire(&r, &mut timers, timer, &push);
+        }
+    }
+}
+
+/// Runs one due timer.
+fn fire(
+    r: &Reactor,
+    timers: &mut BTreeMap<TimerKey, Timer>,
+    timer: Timer,
+    push: &impl Fn(&mut BTreeMap<TimerKey, Timer>, Instant, Timer),
+) {
+    match timer {
+        Timer::Arm(t) => arm(r, t),
+        Timer::Keepalive(t) => {
+            if let Some(c) = lookup(r, t) {
+                let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let n = c.keepalive_tick(sys::now_us());
+                    c.trim_if_idle();
+                    n
+                }));
+                if let Ok(Some(due)) = next {
+                    if let Some(k) = keepalive_key(r, t, at_us(due)) {
+                        timers.insert(k, Timer::Keepalive(t));
                     }
                 }
-                Some(Timer::Adopt) => adopt(&r),
-                Some(Timer::Serve(t)) => {
-                    if let Some(after) = serve(&r, t, false) {
-                        push(&mut heap, &mut timers, Instant::now() + after, Timer::Arm(t));
-                    }
-                }
-                Some(Timer::Call(job)) => {
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                }
-                None => {}
             }
+        }
+        Timer::Adopt => adopt(r),
+        Timer::Serve(t) => {
+            if let Some((after, t)) = serve(r, t, false) {
+                push(timers, Instant::now() + after, t);
+            }
+        }
+        Timer::Call(job) => {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
         }
     }
 }

@@ -3,17 +3,21 @@
 //! never handed out twice while in use, so a stale number can never reach
 //! another connection. The lock covers lookup, insert and remove only: no DNS,
 //! connect, I/O or drop of a connection happens under it.
+//!
+//! In the child of a fork() the table is forgotten (see `global.rs`): the
+//! parent's numbers fail there with WS_E_BAD_SOCKET, saying so, and the
+//! child's own numbers continue after the parent's.
 #![deny(unsafe_code)]
 
 use crate::conn::Conn;
 use crate::error::{Code, Error, Result};
+use crate::global::{self, Global};
 use crate::socket::Socket;
-use once_cell::sync::Lazy;
 use parking_lot::RwLock;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 /// Socket numbers are sequential integers: a multiplicative hash is enough
@@ -49,12 +53,26 @@ static MAX_SOCKETS: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_SOCKETS);
 
 struct Inner {
     map: HashMap<i32, Entry, BuildHasherDefault<IdHasher>>,
-    next: i32,
     /// Opens in progress: they count against the maximum.
     reserved: usize,
 }
 
-static TABLE: Lazy<RwLock<Inner>> = Lazy::new(|| RwLock::new(Inner { map: HashMap::default(), next: 1, reserved: 0 }));
+struct Table {
+    inner: RwLock<Inner>,
+}
+
+static TABLE: Global<Table> = Global::new();
+
+/// Socket numbers below this were handed out before the last fork() (in a
+/// forked child), for the error message.
+static FORKED_BELOW: AtomicI32 = AtomicI32::new(0);
+/// The next number to hand out, kept outside the table so that a forked
+/// child continues after its parent's numbers.
+static NEXT_ID: AtomicI32 = AtomicI32::new(1);
+
+fn table() -> Result<Arc<Table>> {
+    TABLE.get_or_try_init(|| Ok(Table { inner: RwLock::new(Inner { map: HashMap::default(), reserved: 0 }) }))
+}
 
 /// A place in the table held while a connection is being opened.
 pub struct Reservation {
@@ -64,7 +82,10 @@ pub struct Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if self.live {
-            TABLE.write().reserved -= 1;
+            if let Some(t) = TABLE.peek() {
+                let mut t = t.inner.write();
+                t.reserved = t.reserved.saturating_sub(1);
+            }
         }
     }
 }
@@ -74,7 +95,8 @@ pub fn set_max(n: usize) -> usize {
 }
 
 pub fn reserve() -> Result<Reservation> {
-    let mut t = TABLE.write();
+    let table = table()?;
+    let mut t = table.inner.write();
     let max = MAX_SOCKETS.load(Ordering::Acquire);
     if t.map.len() + t.reserved >= max {
         return Err(Error::new(
@@ -89,22 +111,31 @@ pub fn reserve() -> Result<Reservation> {
     Ok(Reservation { live: true })
 }
 
-pub fn insert(mut r: Reservation, conn: Arc<Socket>) -> i32 {
-    let mut t = TABLE.write();
+pub fn insert(mut r: Reservation, conn: Arc<Socket>) -> Result<i32> {
+    let table = table()?;
+    let mut t = table.inner.write();
     r.live = false;
-    t.reserved -= 1;
+    t.reserved = t.reserved.saturating_sub(1);
     loop {
-        let id = t.next;
-        t.next = if t.next == i32::MAX { 1 } else { t.next + 1 };
+        let id = NEXT_ID.load(Ordering::Relaxed);
+        NEXT_ID.store(if id == i32::MAX { 1 } else { id + 1 }, Ordering::Relaxed);
         if let std::collections::hash_map::Entry::Vacant(e) = t.map.entry(id) {
             conn.set_id(id);
             e.insert(Entry { sock: conn, conn: None });
-            return id;
+            return Ok(id);
         }
     }
 }
 
 fn bad(id: i32) -> Error {
+    if id > 0 && id < FORKED_BELOW.load(Ordering::Relaxed) && global::fork_generation() > 0 {
+        return Error::new(
+            Code::BadSocket,
+            format!(
+                "bad socket number {id} (closed, or opened by the parent process before fork(): a child cannot use the parent's connections)"
+            ),
+        );
+    }
     if id <= 0 {
         Error::new(Code::BadSocket, format!("bad socket number {id} (socket numbers are > 0)"))
     } else {
@@ -113,7 +144,9 @@ fn bad(id: i32) -> Error {
 }
 
 pub fn get(id: i32) -> Result<Arc<Socket>> {
-    TABLE.read().map.get(&id).map(|e| e.sock.clone()).ok_or_else(|| bad(id))
+    let t = TABLE.peek().ok_or_else(|| bad(id))?;
+    let s = t.inner.read().map.get(&id).map(|e| e.sock.clone());
+    s.ok_or_else(|| bad(id))
 }
 
 /// Bumped (under the write lock) whenever a number's connection changes or
@@ -148,7 +181,8 @@ pub fn conn_or_socket(id: i32) -> Result<std::result::Result<Arc<Conn>, Arc<Sock
     if let Some(conn) = hit {
         return Ok(Ok(conn));
     }
-    let t = TABLE.read();
+    let table = TABLE.peek().ok_or_else(|| bad(id))?;
+    let t = table.inner.read();
     let e = t.map.get(&id).ok_or_else(|| bad(id))?;
     Ok(match &e.conn {
         Some(c) => {
@@ -167,8 +201,9 @@ pub fn conn_or_socket(id: i32) -> Result<std::result::Result<Arc<Conn>, Arc<Sock
 
 /// Publishes (or withdraws, while reconnecting) the socket's connection.
 pub fn set_conn(id: i32, conn: Option<Arc<Conn>>) {
+    let Some(table) = TABLE.peek() else { return };
     let old = {
-        let mut t = TABLE.write();
+        let mut t = table.inner.write();
         EPOCH.fetch_add(1, Ordering::AcqRel);
         t.map.get_mut(&id).map(|e| std::mem::replace(&mut e.conn, conn))
     };
@@ -177,7 +212,29 @@ pub fn set_conn(id: i32, conn: Option<Arc<Conn>>) {
 
 /// Takes the socket out of the table; the caller drops it outside the lock.
 pub fn remove(id: i32) -> Result<Arc<Socket>> {
-    let mut t = TABLE.write();
+    let table = TABLE.peek().ok_or_else(|| bad(id))?;
+    let e = {
+        let mut t = table.inner.write();
+        EPOCH.fetch_add(1, Ordering::AcqRel);
+        let e = t.map.remove(&id);
+        crate::reactor::shrink_map(&mut t.map);
+        e
+    };
+    e.map(|e| e.sock).ok_or_else(|| bad(id))
+}
+
+/// Takes every socket out of the table (ws_cleanup).
+pub fn remove_all() -> Vec<(i32, Arc<Socket>)> {
+    let Some(table) = TABLE.peek() else { return Vec::new() };
+    let mut t = table.inner.write();
     EPOCH.fetch_add(1, Ordering::AcqRel);
-    t.map.remove(&id).map(|e| e.sock).ok_or_else(|| bad(id))
+    t.map.drain().map(|(id, e)| (id, e.sock)).collect()
+}
+
+/// In a forked child: the parent's table is forgotten (leaked), every
+/// thread's lookup cache misses, numbers continue after the parent's.
+pub(crate) fn forget_in_child() {
+    TABLE.forget_in_child();
+    EPOCH.fetch_add(1, Ordering::AcqRel);
+    FORKED_BELOW.store(NEXT_ID.load(Ordering::Relaxed), Ordering::Relaxed);
 }

@@ -1,10 +1,31 @@
 //! The logical socket behind a socket number: the URL and options it was
-//! opened with, its current connection (if any), and its life across async
-//! opens, reconnects and the final close. One socket number can see several
-//! connections (`ws_reconnect`, `"autoReconnect"`), never the reverse.
+//! opened with, its receiving state ([`Rx`], which outlives connections),
+//! and the one state machine that owns its connections' lifetimes across
+//! async opens, reconnects and the final close.
+//!
+//! Every transition happens under `slot` (the receiving state `rx`, when
+//! needed too, is taken first). Only a transition publishes a connection to
+//! the registry's fast path, hands it to the reactor, or lets go of it, so
+//! no thread can leave a connection that nobody owns.
+//!
+//! | phase      | event                                   | next       | what happens                                  |
+//! |------------|-----------------------------------------|------------|-----------------------------------------------|
+//! | Connecting | attempt succeeds (current generation)   | Open       | `rx` reads the new connection; published; reactor serves it; OPEN event |
+//! | Connecting | attempt succeeds (stale generation)     | (same)     | the new connection is dropped unpublished      |
+//! | Connecting | attempt fails, reconnect planned        | Waiting    | ERROR, RECONNECTING events; timer set          |
+//! | Connecting | attempt fails, no reconnect             | Ended      | ERROR, CLOSE events; reads return the error    |
+//! | Open       | connection ends, reconnect planned      | Waiting    | end recorded in `rx` (told to readers once); connection released; ERROR?, CLOSE, RECONNECTING |
+//! | Open       | connection ends, no reconnect           | Ended      | end recorded in `rx` (every later read returns it); reactor lets go; ERROR?, CLOSE |
+//! | Waiting    | timer fires (current generation)        | Connecting | attempt on the connect pool                    |
+//! | any but Closed | `ws_reconnect`                      | Connecting | generation + 1 (stale attempts and timers die); old connection released, then closed with 1001; CLOSE |
+//! | any        | `ws_close`                              | Closed     | generation + 1; reactor lets go; closing handshake; final CLOSE |
+//!
+//! Readers see, in order: messages received before a connection ended, its
+//! end once (WS_CLOSED or the error), then — with a reconnect — the next
+//! connection's messages; without one, the end again at every read.
 #![deny(unsafe_code)]
 
-use crate::conn::{Conn, EndInfo, Info, Owner};
+use crate::conn::{lock_rx, Conn, EndInfo, Got, Info, Next, Owner, Rx, Want};
 use crate::error::{Code, Error, Result};
 use crate::events::{ClosedBy, Ev, EvKind, Queue};
 use crate::handshake::Upgrade;
@@ -15,6 +36,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// What `ws_state` reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SockState {
     Connecting = 1,
@@ -23,27 +45,42 @@ pub enum SockState {
     Closed = 4,
 }
 
+/// The state machine's phases (see the module's table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Connecting,
+    Open,
+    Waiting,
+    Ended,
+    Closed,
+}
+
 struct Slot {
-    state: SockState,
+    phase: Phase,
+    /// Open: the live connection; Ended: the ended one (readback, precise
+    /// write errors); else None.
     conn: Option<Arc<Conn>>,
     /// Why the last connection attempt or connection failed.
     error: Option<Error>,
-    /// ws_close was called: no reconnects, no further events.
-    user_closed: bool,
     /// Consecutive failed attempts since the last open (backoff).
     attempt: u32,
     /// Completed reconnections.
     reconnects: u32,
-    /// An event-mode socket owes its host a final CLOSE event.
+    /// An event-mode socket owes its host a CLOSE event.
     close_owed: bool,
-    /// Connection attempt generation: results of superseded attempts are dropped.
+    /// Connection attempt generation: results of superseded attempts and
+    /// timers of cancelled reconnects are dropped.
     generation: u64,
-    /// ws_reconnect is replacing the connection: its end must not schedule
-    /// an automatic attempt.
-    replacing: bool,
-    /// What the last connection's upgrade and end looked like, kept for
-    /// readback once the connection itself is released (reconnects).
+    /// The next attach announces the previous connection's end to readers
+    /// (an automatic reconnect; not ws_reconnect, which the program asked for).
+    announce_end: bool,
+    /// What the last released connection's upgrade and end looked like.
     last: Option<(Arc<Upgrade>, Info)>,
+    /// ws_reconnect is closing this released connection (ws_state CLOSING).
+    closing: Option<Arc<Conn>>,
+    /// The planned automatic attempt's job in the reactor (cancelled when
+    /// the plan changes, so that nothing waits on a closed socket).
+    timer: Option<reactor::TimerKey>,
     ever_opened: bool,
 }
 
@@ -52,6 +89,7 @@ pub struct Socket {
     target: Target,
     opts: Options,
     queue: Option<Arc<Queue>>,
+    rx: Arc<Mutex<Rx>>,
     slot: Mutex<Slot>,
     cv: Condvar,
 }
@@ -67,22 +105,25 @@ pub struct SocketInfo {
 impl Socket {
     pub fn new(target: Target, opts: Options, queue: Option<Arc<Queue>>) -> Arc<Socket> {
         let event_mode = queue.is_some();
+        let rx = Arc::new(Mutex::new(Rx::new(opts.max_message_size)));
         Arc::new(Socket {
             id: AtomicI32::new(0),
             target,
             opts,
             queue,
+            rx,
             slot: Mutex::new(Slot {
-                state: SockState::Connecting,
+                phase: Phase::Connecting,
                 conn: None,
                 error: None,
-                user_closed: false,
                 attempt: 0,
                 reconnects: 0,
                 close_owed: event_mode,
                 generation: 0,
-                replacing: false,
+                announce_end: false,
                 last: None,
+                closing: None,
+                timer: None,
                 ever_opened: false,
             }),
             cv: Condvar::new(),
@@ -129,136 +170,172 @@ impl Socket {
 
     // ---- connecting -----------------------------------------------------------
 
-    /// Connects on the calling thread. `initial` (`ws_open`): a failure is
-    /// returned to the caller only (no events, no reconnect; the number is
-    /// given up). Otherwise (`ws_reconnect`) it is also reported as events
-    /// and may schedule an automatic attempt.
-    pub fn connect_blocking(self: &Arc<Self>, initial: bool) -> Result<()> {
-        let generation = self.begin_attempt()?;
-        match connect::open(&self.target, &self.opts) {
-            Ok(o) => {
-                self.attach(generation, o);
-                Ok(())
-            }
-            Err(e) if initial => {
-                let mut slot = self.slot.lock();
-                slot.user_closed = true;
-                slot.close_owed = false;
-                slot.state = SockState::Closed;
-                Err(e)
-            }
-            Err(e) => {
-                self.attempt_failed(generation, e.clone());
-                Err(e)
-            }
+    /// Connects on the calling thread (`ws_open`): a failure is returned to
+    /// the caller only (no events, no reconnect; the number is given up).
+    pub fn open_blocking(self: &Arc<Self>) -> Result<()> {
+        let (generation, _) = self.begin_attempt(false)?;
+        let r = connect::open(&self.target, &self.opts).and_then(|o| self.attach(generation, o));
+        if r.is_err() {
+            let mut slot = self.slot.lock();
+            slot.close_owed = false;
+            slot.phase = Phase::Closed;
         }
+        r
     }
 
     /// Connects on a pool thread; the outcome arrives as events.
-    pub fn connect_async(self: &Arc<Self>) -> Result<()> {
-        let generation = self.begin_attempt()?;
-        let me = self.clone();
-        pool::spawn(Box::new(move || match connect::open(&me.target, &me.opts) {
-            Ok(o) => me.attach(generation, o),
-            Err(e) => me.attempt_failed(generation, e),
-        }));
-        Ok(())
+    pub fn open_async(self: &Arc<Self>) -> Result<()> {
+        let (generation, _) = self.begin_attempt(false)?;
+        self.attempt_async(generation)
     }
 
-    fn begin_attempt(&self) -> Result<u64> {
+    fn attempt_async(self: &Arc<Self>, generation: u64) -> Result<()> {
+        let me = self.clone();
+        pool::spawn(Box::new(move || {
+            let r = connect::open(&me.target, &me.opts).and_then(|o| me.attach(generation, o));
+            if let Err(e) = r {
+                me.attempt_failed(generation, e);
+            }
+        }))
+    }
+
+    /// Connects as a reconnect (ws_reconnect, timers): failures are also
+    /// reported as events and may plan another attempt.
+    fn attempt_blocking(self: &Arc<Self>, generation: u64) -> Result<()> {
+        let r = connect::open(&self.target, &self.opts).and_then(|o| self.attach(generation, o));
+        if let Err(e) = &r {
+            self.attempt_failed(generation, e.clone());
+        }
+        r
+    }
+
+    /// Any phase but Closed -> Connecting, with a new generation. Lets go of
+    /// a connection the socket still holds (`announce`: its end is told to
+    /// readers before the next connection's messages).
+    fn begin_attempt(&self, announce: bool) -> Result<(u64, Option<Arc<Conn>>)> {
         let mut slot = self.slot.lock();
-        if slot.user_closed {
+        if slot.phase == Phase::Closed {
             return Err(Error::new(Code::BadSocket, format!("socket {} is closed", self.id())));
         }
         slot.generation += 1;
-        slot.state = SockState::Connecting;
+        slot.phase = Phase::Connecting;
+        slot.announce_end = announce;
+        if let Some(t) = slot.timer.take() {
+            reactor::cancel(t);
+        }
         registry::set_conn(self.id(), None);
-        Ok(slot.generation)
+        let old = Self::release_conn(&mut slot);
+        Ok((slot.generation, old))
     }
 
-    fn attach(self: &Arc<Self>, generation: u64, o: connect::Opened) {
-        let owner = Owner { socket: Arc::downgrade(self), id: self.id(), queue: self.queue.clone() };
-        let conn = Arc::new(Conn::new(o.transport, &o.leftover, o.upgrade, &self.opts, self.target.peer(), owner));
+    /// Connecting -> Open, unless superseded. Everything that can fail is
+    /// done before the connection is published.
+    fn attach(self: &Arc<Self>, generation: u64, o: connect::Opened) -> Result<()> {
+        let reactor = reactor::get()?;
+        let owner =
+            Owner { socket: Arc::downgrade(self), id: self.id(), queue: self.queue.clone(), rx: self.rx.clone() };
+        let conn = Arc::new(Conn::new(o.transport, o.upgrade, &self.opts, self.target.peer(), owner));
         {
+            let mut rx = self.rx.lock();
             let mut slot = self.slot.lock();
-            if slot.user_closed || slot.generation != generation {
-                // superseded (closed or reconnected meanwhile): drop quietly
-                return;
+            if slot.phase == Phase::Closed {
+                return Err(Error::new(Code::BadSocket, format!("socket {} was closed while connecting", self.id())));
             }
+            if slot.phase != Phase::Connecting || slot.generation != generation {
+                // superseded (reconnected meanwhile): dropped unpublished,
+                // its descriptor closes with it
+                return Ok(());
+            }
+            rx.attach(conn.token, &o.leftover, slot.announce_end);
+            // the reactor may serve the connection as soon as it is registered
+            drop(rx);
             if slot.ever_opened {
                 slot.reconnects += 1;
             }
             slot.ever_opened = true;
             slot.conn = Some(conn.clone());
-            registry::set_conn(self.id(), Some(conn.clone()));
-            slot.state = SockState::Open;
+            slot.phase = Phase::Open;
             slot.error = None;
             slot.attempt = 0;
             slot.close_owed = self.queue.is_some();
+            registry::set_conn(self.id(), Some(conn.clone()));
             let mut ev = Ev::new(EvKind::Open, self.id());
             ev.code = conn.upgrade.status as i32;
             self.emit(ev);
+            reactor::register(&reactor, conn, self.queue.is_some());
         }
-        reactor::register(conn, self.queue.is_some());
         self.cv.notify_all();
+        Ok(())
     }
 
+    /// Connecting -> Waiting (reconnect planned) or Ended.
     fn attempt_failed(self: &Arc<Self>, generation: u64, e: Error) {
         {
             let mut slot = self.slot.lock();
-            if slot.user_closed || slot.generation != generation {
+            if slot.phase != Phase::Connecting || slot.generation != generation {
                 return;
             }
-            slot.state = SockState::Closed;
             slot.error = Some(e.clone());
-            Self::release_conn(&mut slot);
             self.emit(Ev::error(self.id(), &e));
             if !self.schedule_reconnect(&mut slot) {
+                slot.phase = Phase::Ended;
                 self.close_event(&mut slot, None, Some(&e));
             }
         }
         self.cv.notify_all();
     }
 
-    /// Called by the connection (once) when it ends, with its receive lock held.
+    /// Called by the current connection (once) when it ends, with the
+    /// receiving side held: Open -> Waiting or Ended. While closing
+    /// (ws_close), only the final CLOSE event is produced.
     pub fn on_conn_end(self: &Arc<Self>, conn: &Conn, end: EndInfo) {
         {
             let mut slot = self.slot.lock();
             if slot.conn.as_ref().is_none_or(|c| c.token != conn.token) {
                 return;
             }
-            slot.state = SockState::Closed;
-            slot.error = end.error.clone();
             if let Some(e) = &end.error {
+                slot.error = Some(e.clone());
                 self.emit(Ev::error(self.id(), e));
             }
             self.close_event(&mut slot, Some(&end), end.error.as_ref());
-            if !slot.user_closed && !slot.replacing && self.schedule_reconnect(&mut slot) {
-                // let go of the old connection now (not when the new one
-                // arrives): the server sees its TCP connection closed
-                Self::release_conn(&mut slot);
+            if slot.phase == Phase::Open {
+                if self.schedule_reconnect(&mut slot) {
+                    drop(Self::release_conn(&mut slot));
+                } else {
+                    slot.phase = Phase::Ended;
+                    if let Some(r) = reactor::peek() {
+                        reactor::deregister(&r, conn);
+                    }
+                }
             }
         }
         self.cv.notify_all();
     }
 
-    /// Lets go of the current connection (its socket closes once the last user
+    /// Lets go of the held connection (its socket closes once the last user
     /// is done), keeping what readback needs.
-    fn release_conn(slot: &mut Slot) {
-        if let Some(old) = slot.conn.take() {
-            reactor::deregister(&old);
-            slot.last = Some((old.upgrade.clone(), old.info()));
+    fn release_conn(slot: &mut Slot) -> Option<Arc<Conn>> {
+        let old = slot.conn.take()?;
+        if let Some(r) = reactor::peek() {
+            reactor::deregister(&r, &old);
         }
+        slot.last = Some((old.upgrade.clone(), old.info()));
+        Some(old)
     }
 
-    /// Plans the next automatic attempt, if enabled and attempts remain.
+    /// Plans the next automatic attempt, if enabled and attempts remain:
+    /// -> Waiting.
     fn schedule_reconnect(self: &Arc<Self>, slot: &mut Slot) -> bool {
         let Some(rc) = &self.opts.reconnect else {
             return false;
         };
-        if slot.user_closed || (rc.max_attempts > 0 && slot.attempt >= rc.max_attempts) {
+        if rc.max_attempts > 0 && slot.attempt >= rc.max_attempts {
             return false;
         }
+        let Ok(reactor) = reactor::get() else {
+            return false;
+        };
         slot.attempt += 1;
         let delay = rc.delay(slot.attempt);
         let mut ev = Ev::new(EvKind::Reconnecting, self.id());
@@ -266,24 +343,32 @@ impl Socket {
         ev.delay_ms = delay.as_millis() as i64;
         self.emit(ev);
         slot.close_owed = self.queue.is_some();
-        slot.state = SockState::Connecting;
+        slot.phase = Phase::Waiting;
+        slot.announce_end = true;
         registry::set_conn(self.id(), None);
         let generation = slot.generation;
         let me = Arc::downgrade(self);
-        reactor::schedule(
+        slot.timer = Some(reactor::schedule(
+            &reactor,
             Instant::now() + delay,
             Box::new(move || {
-                if let Some(s) = me.upgrade() {
-                    let ok = {
-                        let slot = s.slot.lock();
-                        !slot.user_closed && slot.generation == generation
-                    };
-                    if ok {
-                        let _ = s.connect_async();
+                let Some(s) = me.upgrade() else { return };
+                let due = {
+                    let mut slot = s.slot.lock();
+                    let due = slot.phase == Phase::Waiting && slot.generation == generation;
+                    if due {
+                        slot.phase = Phase::Connecting;
+                        slot.timer = None;
+                    }
+                    due
+                };
+                if due {
+                    if let Err(e) = s.attempt_async(generation) {
+                        s.attempt_failed(generation, e);
                     }
                 }
             }),
-        );
+        ));
         true
     }
 
@@ -293,11 +378,11 @@ impl Socket {
         Error::new(Code::NotOpen, format!("socket {} is {what}", self.id()))
     }
 
-    /// The connection for writing: only while open.
+    /// The connection for writing: only while open (or ended, for its error).
     pub fn conn_for_write(&self) -> Result<Arc<Conn>> {
         let slot = self.slot.lock();
-        match (slot.state, &slot.conn) {
-            (SockState::Connecting, _) => Err(self.not_open("still connecting (or reconnecting)")),
+        match (slot.phase, &slot.conn) {
+            (Phase::Connecting | Phase::Waiting, _) => Err(self.not_open("still connecting (or reconnecting)")),
             (_, Some(c)) => Ok(c.clone()),
             (_, None) => Err(match &slot.error {
                 Some(e) => self.not_open(&format!("not connected (the connection attempt failed: {})", e.msg)),
@@ -306,8 +391,11 @@ impl Socket {
         }
     }
 
-    /// The connection for reading: waits while connecting, up to `deadline`.
-    pub fn conn_for_read(&self, deadline: Option<Instant>) -> Result<Arc<Conn>> {
+    /// Reads the next message of the socket number (the slow path of
+    /// ws_read / ws_read_into): what was read ahead, the current
+    /// connection, the end of the last one, or — while connecting — a wait
+    /// for the next connection, all within `deadline`.
+    pub fn read(&self, deadline: Option<Instant>, want: &mut Want<'_>) -> Result<Got> {
         if let Some(q) = &self.queue {
             return Err(Error::arg(format!(
                 "socket {} delivers its messages as events to queue {}; use ws_next_event()",
@@ -315,39 +403,78 @@ impl Socket {
                 q.id
             )));
         }
-        let mut slot = self.slot.lock();
         loop {
-            match (slot.state, &slot.conn) {
-                (SockState::Connecting, _) => {}
-                (_, Some(c)) => return Ok(c.clone()),
-                (_, None) => return Err(slot.error.clone().unwrap_or_else(|| self.not_open("not connected"))),
-            }
-            match deadline {
-                None => self.cv.wait(&mut slot),
-                Some(d) => {
-                    let expired = Instant::now() >= d || self.cv.wait_until(&mut slot, d).timed_out();
-                    if expired && slot.state == SockState::Connecting {
-                        return Err(Error::new(Code::Timeout, format!("socket {} is still connecting", self.id())));
+            {
+                let mut rx = lock_rx(&self.rx, deadline)?;
+                if let Some(r) = rx.take_item(want) {
+                    return r;
+                }
+                let (conn, pending) = {
+                    let slot = self.slot.lock();
+                    (slot.conn.clone(), matches!(slot.phase, Phase::Connecting | Phase::Waiting))
+                };
+                match conn.filter(|c| c.token == rx.conn()) {
+                    Some(c) => match c.read_locked(&mut rx, deadline, want)? {
+                        Next::Got(g) => return Ok(g),
+                        Next::End(e, first) if first || !pending => return e.into_result(Got::Closed),
+                        _ => {}
+                    },
+                    None => {
+                        if let Some(e) = rx.take_untold_end() {
+                            return e.into_result(Got::Closed);
+                        }
                     }
                 }
+            }
+            self.wait_connected(deadline)?;
+        }
+    }
+
+    /// Waits while a connection attempt is planned or running; Ok when there
+    /// is a connection to read (or the end of the last one to repeat).
+    fn wait_connected(&self, deadline: Option<Instant>) -> Result<()> {
+        let mut slot = self.slot.lock();
+        loop {
+            match (slot.phase, &slot.conn) {
+                (Phase::Open, _) | (Phase::Ended, Some(_)) => return Ok(()),
+                (Phase::Ended, None) => {
+                    return Err(slot.error.clone().unwrap_or_else(|| self.not_open("not connected")))
+                }
+                (Phase::Closed, _) => {
+                    return Err(Error::new(Code::BadSocket, format!("socket {} is closed", self.id())))
+                }
+                (Phase::Connecting | Phase::Waiting, _) => {}
+            }
+            let expired = match deadline {
+                None => {
+                    self.cv.wait(&mut slot);
+                    false
+                }
+                Some(d) => Instant::now() >= d || self.cv.wait_until(&mut slot, d).timed_out(),
+            };
+            if expired && matches!(slot.phase, Phase::Connecting | Phase::Waiting) {
+                return Err(Error::new(Code::Timeout, format!("socket {} is still connecting", self.id())));
             }
         }
     }
 
     pub fn info(&self) -> SocketInfo {
-        let (state, reconnects, conn, last) = {
+        let (phase, reconnects, conn, last, closing) = {
             let slot = self.slot.lock();
-            (slot.state, slot.reconnects, slot.conn.clone(), slot.last.clone())
+            (slot.phase, slot.reconnects, slot.conn.clone(), slot.last.clone(), slot.closing.is_some())
         };
         let (ci, http_status) = match (&conn, last) {
             (Some(c), _) => (Some(c.info()), c.upgrade.status),
             (None, Some((u, i))) => (Some(i), u.status),
             (None, None) => (None, 0),
         };
-        let state = match (&ci, state) {
-            (Some(i), SockState::Open) if i.ended => SockState::Closed,
-            (Some(i), SockState::Open) if i.closing => SockState::Closing,
-            _ => state,
+        let state = match (phase, &ci) {
+            (Phase::Connecting, _) if closing => SockState::Closing,
+            (Phase::Connecting | Phase::Waiting, _) => SockState::Connecting,
+            (Phase::Open, Some(i)) if i.ended => SockState::Closed,
+            (Phase::Open, Some(i)) if i.closing => SockState::Closing,
+            (Phase::Open, _) => SockState::Open,
+            (Phase::Ended | Phase::Closed, _) => SockState::Closed,
         };
         SocketInfo { state, reconnects, http_status, conn: ci }
     }
@@ -369,58 +496,64 @@ impl Socket {
 
     // ---- closing ------------------------------------------------------------------
 
-    /// `ws_close`: ends the connection (if any), cancels pending attempts, and
-    /// delivers the final CLOSE event.
-    pub fn close_user(&self, code: u16, reason: &str) {
+    /// First half of `ws_close` (the number is already out of the registry):
+    /// -> Closed, pending attempts cancelled, the reactor lets go, and our
+    /// close frame is on its way. Returns the connection to finish.
+    pub fn close_begin(&self, code: u16, reason: &str) -> Option<Arc<Conn>> {
         let conn = {
             let mut slot = self.slot.lock();
-            slot.user_closed = true;
+            slot.phase = Phase::Closed;
             slot.generation += 1;
-            slot.conn.clone()
+            if let Some(t) = slot.timer.take() {
+                reactor::cancel(t);
+            }
+            let c = slot.conn.clone();
+            if let (Some(c), Some(r)) = (&c, reactor::peek()) {
+                reactor::deregister(&r, c);
+            }
+            c
         };
+        self.cv.notify_all();
         if let Some(c) = &conn {
-            c.close(code, reason);
-            reactor::deregister(c);
+            c.begin_close(code, reason);
+        }
+        conn
+    }
+
+    /// Second half: the closing handshake within `deadline`, then the final
+    /// CLOSE event and the release of everything.
+    pub fn close_finish(&self, conn: Option<Arc<Conn>>, deadline: Instant) {
+        if let Some(c) = &conn {
+            c.finish_close(deadline);
         }
         {
             let mut slot = self.slot.lock();
-            slot.state = SockState::Closed;
             self.close_event(&mut slot, None, None);
             slot.conn = None;
         }
         self.cv.notify_all();
     }
 
-    /// `ws_reconnect`: closes a live connection with 1001 Going Away, then
-    /// connects again with the same URL and options.
+    /// `ws_reconnect`: releases a live connection and closes it with 1001
+    /// Going Away, then connects again with the same URL and options.
     pub fn reconnect_user(self: &Arc<Self>, asynchronous: bool) -> Result<()> {
-        let old = {
-            let mut slot = self.slot.lock();
-            if slot.user_closed {
-                return Err(Error::new(Code::BadSocket, format!("socket {} is closed", self.id())));
-            }
-            slot.generation += 1; // cancels scheduled automatic attempts
-            slot.attempt = 0;
-            slot.replacing = true;
-            slot.conn.clone()
-        };
-        if let Some(c) = &old {
+        let (generation, old) = self.begin_attempt(false)?;
+        if let Some(c) = old {
+            self.slot.lock().closing = Some(c.clone());
             c.close(1001, "reconnecting");
-            reactor::deregister(c);
-        }
-        {
-            // release the old connection (and its socket) before connecting
+            self.rx.lock().silence_end(c.token);
             let mut slot = self.slot.lock();
-            slot.replacing = false;
-            if slot.conn.as_ref().zip(old.as_ref()).is_some_and(|(a, b)| a.token == b.token) {
-                Self::release_conn(&mut slot);
+            slot.closing = None;
+            if slot.generation == generation {
+                let end = EndInfo { error: None, info: c.info() };
+                self.close_event(&mut slot, Some(&end), None);
+                slot.last = Some((c.upgrade.clone(), end.info));
             }
         }
-        drop(old);
         if asynchronous {
-            self.connect_async()
+            self.attempt_async(generation).inspect_err(|e| self.attempt_failed(generation, e.clone()))
         } else {
-            self.connect_blocking(false)
+            self.attempt_blocking(generation)
         }
     }
 }

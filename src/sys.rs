@@ -81,6 +81,17 @@ pub fn recv(fd: RawFd, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
     }
 }
 
+/// One blocking recv(2) that returns EINTR to the caller, so that a signal
+/// lets it look at its deadline again (SO_RCVTIMEO restarts at every call).
+pub fn recv_once(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is a valid writable slice for buf.len() bytes.
+    let r = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if r >= 0 {
+        return Ok(r as usize);
+    }
+    Err(io::Error::last_os_error())
+}
+
 /// Busy polling (the `busyPoll` option): repeats the non-blocking attempt `f`
 /// until it gives anything but WouldBlock, `budget` has passed or `deadline`
 /// has come. None when nothing came; the caller then sleeps as usual. Spinning
@@ -113,34 +124,13 @@ pub fn spin<T>(
 
 /// SO_RCVTIMEO: a blocking recv(2) on `fd` gives up after `d` (EAGAIN).
 pub fn set_rcvtimeo(fd: RawFd, d: Duration) -> io::Result<()> {
-    let d = d.max(Duration::from_micros(1));
-    let tv = libc::timeval {
-        tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_usec: d.subsec_micros() as libc::suseconds_t,
-    };
-    // SAFETY: passes a valid timeval and its size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    socket2::SockRef::from(&borrow(fd)).set_read_timeout(Some(d.max(Duration::from_micros(1))))
 }
 
 /// shutdown(2) both directions: wakes every thread blocked on the socket.
+/// Errors (ENOTCONN: already down) are harmless.
 pub fn shutdown(fd: RawFd) {
-    // SAFETY: plain syscall on a descriptor owned by the connection, which is
-    // alive for as long as the caller holds it; errors (ENOTCONN) are harmless.
-    unsafe {
-        libc::shutdown(fd, libc::SHUT_RDWR);
-    }
+    let _ = socket2::SockRef::from(&borrow(fd)).shutdown(std::net::Shutdown::Both);
 }
 
 /// Time left until `deadline`, None for no deadline.
@@ -148,128 +138,75 @@ pub fn remaining(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()))
 }
 
-/// An epoll instance (the background thread's wait on every socket).
-pub struct Epoll {
-    fd: RawFd,
+/// The background thread's readiness wait on every socket, on the
+/// `polling` crate (epoll on Linux, kqueue on the BSDs and macOS, IOCP on
+/// Windows), in one-shot mode: a socket reports once and is watched again
+/// only when re-armed. Keys are connection tokens.
+pub struct Poller {
+    p: polling::Poller,
 }
 
-pub const EP_IN: u32 = libc::EPOLLIN as u32;
-pub const EP_OUT: u32 = libc::EPOLLOUT as u32;
-pub const EP_ONESHOT: u32 = libc::EPOLLONESHOT as u32;
-pub const EP_RDHUP: u32 = libc::EPOLLRDHUP as u32;
+/// The waiting thread's buffer for `Poller::wait`.
+pub struct PollEvents(polling::Events);
 
-impl Epoll {
-    pub fn new() -> io::Result<Epoll> {
-        // SAFETY: plain syscall; the descriptor is owned by the returned value.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Epoll { fd })
+impl PollEvents {
+    pub fn new() -> PollEvents {
+        PollEvents(polling::Events::new())
+    }
+}
+
+/// What a socket reported.
+#[derive(Clone, Copy)]
+pub struct Ready {
+    pub key: u64,
+    pub writable: bool,
+}
+
+fn borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: every caller passes the descriptor of a live connection that
+    // it holds for the duration of the call (the Poller never keeps it).
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+impl Poller {
+    pub fn new() -> io::Result<Poller> {
+        Ok(Poller { p: polling::Poller::new()? })
     }
 
-    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event { events, u64: token };
-        // SAFETY: `ev` is a valid epoll_event on our stack; fd validity is the
-        // caller's (a live connection's socket); errors are returned.
-        let r = unsafe { libc::epoll_ctl(self.fd, op, fd, &mut ev) };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+    fn interest(key: u64, writable: bool) -> polling::Event {
+        polling::Event::new(key as usize, true, writable)
     }
 
-    pub fn add(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_ADD, fd, events, token)
+    /// Starts watching `fd` (readable, and writable when asked).
+    pub fn add(&self, fd: RawFd, key: u64, writable: bool) -> io::Result<()> {
+        // SAFETY: the descriptor stays open until `delete` (reactor.rs
+        // deregisters a connection before it can be closed).
+        unsafe { self.p.add(fd, Self::interest(key, writable)) }
     }
 
-    pub fn modify(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_MOD, fd, events, token)
+    /// Re-arms `fd` (one-shot mode).
+    pub fn modify(&self, fd: RawFd, key: u64, writable: bool) -> io::Result<()> {
+        self.p.modify(borrow(fd), Self::interest(key, writable))
     }
 
     pub fn delete(&self, fd: RawFd) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
+        self.p.delete(borrow(fd))
     }
 
-    /// Waits for events; returns (token, events) pairs in `out`.
-    pub fn wait(&self, out: &mut Vec<(u64, u32)>, deadline: Option<Instant>) -> io::Result<()> {
-        let timeout_ms: libc::c_int = match deadline {
-            None => -1,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
-            }
-        };
-        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 256];
-        // SAFETY: `evs` is a valid array of 256 epoll_events.
-        let n = unsafe { libc::epoll_wait(self.fd, evs.as_mut_ptr(), evs.len() as libc::c_int, timeout_ms) };
+    /// Wakes a `wait` in progress (or the next one).
+    pub fn notify(&self) -> io::Result<()> {
+        self.p.notify()
+    }
+
+    /// Waits until a socket is ready, `notify`, or `deadline`; fills `out`.
+    /// Other threads may add, modify, delete and notify meanwhile.
+    pub fn wait(&self, buf: &mut PollEvents, out: &mut Vec<Ready>, deadline: Option<Instant>) -> io::Result<()> {
+        buf.0.clear();
         out.clear();
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(());
-            }
-            return Err(e);
-        }
-        for ev in &evs[..n as usize] {
-            let (t, e) = (ev.u64, ev.events);
-            out.push((t, e));
-        }
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        self.p.wait(&mut buf.0, timeout)?;
+        out.extend(buf.0.iter().map(|e| Ready { key: e.key as u64, writable: e.writable }));
         Ok(())
-    }
-}
-
-impl Drop for Epoll {
-    fn drop(&mut self) {
-        // SAFETY: we own the descriptor.
-        unsafe {
-            libc::close(self.fd);
-        }
-    }
-}
-
-/// An eventfd used to wake the background thread.
-pub struct EventFd {
-    fd: RawFd,
-}
-
-impl EventFd {
-    pub fn new() -> io::Result<EventFd> {
-        // SAFETY: plain syscall; the descriptor is owned by the returned value.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(EventFd { fd })
-    }
-
-    pub fn fd(&self) -> RawFd {
-        self.fd
-    }
-
-    pub fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a valid u64; EAGAIN (counter full) is fine.
-        unsafe {
-            libc::write(self.fd, (&one as *const u64).cast(), 8);
-        }
-    }
-
-    pub fn drain(&self) {
-        let mut v: u64 = 0;
-        // SAFETY: reads 8 bytes into a valid u64; EAGAIN when not signalled.
-        unsafe {
-            libc::read(self.fd, (&mut v as *mut u64).cast(), 8);
-        }
-    }
-}
-
-impl Drop for EventFd {
-    fn drop(&mut self) {
-        // SAFETY: we own the descriptor.
-        unsafe {
-            libc::close(self.fd);
-        }
     }
 }
 
@@ -278,4 +215,30 @@ impl Drop for EventFd {
 pub fn now_us() -> u64 {
     static START: once_cell::sync::Lazy<Instant> = once_cell::sync::Lazy::new(Instant::now);
     START.elapsed().as_micros() as u64
+}
+
+/// A new reference to an `Arc` published with `Arc::into_raw` (see
+/// `global.rs`): `p` came from `Arc::into_raw` and its published reference
+/// is still held, so the count is at least one.
+pub fn arc_clone_raw<T>(p: *const T) -> std::sync::Arc<T> {
+    // SAFETY: per the contract above, `p` points to a live Arc allocation.
+    unsafe {
+        std::sync::Arc::increment_strong_count(p);
+        std::sync::Arc::from_raw(p)
+    }
+}
+
+/// Takes back the reference published with `Arc::into_raw` (once).
+pub fn arc_from_raw<T>(p: *const T) -> std::sync::Arc<T> {
+    // SAFETY: `p` came from `Arc::into_raw` and the caller unpublished it, so
+    // this reference is reclaimed exactly once.
+    unsafe { std::sync::Arc::from_raw(p) }
+}
+
+/// Registers `f` to run in the child after every fork() (pthread_atfork).
+pub fn at_fork_child(f: extern "C" fn()) {
+    // SAFETY: registers a plain function pointer; no prepare/parent handlers.
+    unsafe {
+        libc::pthread_atfork(None, None, Some(f));
+    }
 }

@@ -18,6 +18,9 @@ it accepts connections, and serves every connection in MODE until killed:
   record            complete the upgrade, echo messages, and print
                     "CLIENT-CLOSE <code> <reason>" when the client's close
                     frame arrives (then answer it)
+  headers           as record, and first print "HEADER <name> <value>" for
+                    every request header (name lowercased, value in hex:
+                    byte-exact)
 
 Every socket operation has a timeout; the process is killed by the driver.
 """
@@ -34,7 +37,7 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 IO_TIMEOUT = 30
 
 
-def read_request(conn):
+def read_request(conn, show=False):
     buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = conn.recv(4096)
@@ -42,10 +45,16 @@ def read_request(conn):
             raise ConnectionError("closed during the request")
         buf += chunk
     key = ""
-    for line in buf.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "sec-websocket-key":
-            key = value.strip()
+    lines = []
+    for line in buf.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower().decode("latin-1")
+        value = value.strip(b" \t")
+        lines.append(f"HEADER {name} {value.hex()}")
+        if name == "sec-websocket-key":
+            key = value.decode("latin-1")
+    if show:
+        out("\n".join(lines))
     return key
 
 
@@ -103,7 +112,7 @@ def serve(conn, mode, args):
     if mode == "silent":
         time.sleep(IO_TIMEOUT)
         return
-    key = read_request(conn)
+    key = read_request(conn, show=mode == "headers")
     if mode == "reject":
         status = args[0] if args else "403"
         conn.sendall(f"HTTP/1.1 {status} Rejected\r\nContent-Length: 0\r\n\r\n".encode())
@@ -126,7 +135,7 @@ def serve(conn, mode, args):
         conn.sendall(frame(0x8, struct.pack("!H", code) + reason.encode()))
         read_frame(conn)  # the client's reply
         return
-    if mode == "record":
+    if mode in ("record", "headers"):
         while True:
             op, data = read_frame(conn)
             if op in (0x1, 0x2):

@@ -5,23 +5,33 @@
 #   tests/lua/run.sh --list
 #
 # HOST_BINARY  lua_host (examples-c/lua_host.c)
-# MODULE_DIR   the directory holding websocket.so
+# MODULE_DIR   the directory holding websocket.so (for lua_host; CMake
+#              passes the sanitized pair when there is one)
 # ECHO_SERVER  wsclient-echo-server
 # TEST...      names from --list (default: all). ctest runs one per test.
+#
+# Environment (CMake sets them): PLAIN_MODDIR, the unsanitized websocket.so
+# that the tests with the stock interpreter load (default MODULE_DIR); LUA,
+# that interpreter (default lua5.4); LUAROCKS (default luarocks);
+# WSCLIENT_INCLUDE_DIR and WSCLIENT_LIB_DIR, wsclient.h and libwsclient.so
+# for the rockspec test.
 #
 # Servers: one wsclient-echo-server per run, plus tests/lua/mock_server.py
 # (Python 3, stdlib only; $PYTHON, default python3) for misbehaviour. All
 # on 127.0.0.1, ports picked by the servers (port 0). Every host run has
 # its own -t limit and an outer `timeout`; servers are killed by PID.
 #
-# Exit status: 0 when every selected test passed, 1 otherwise, 2 on usage.
+# Exit status: 0 when every selected test passed, 1 otherwise, 2 on usage,
+# 77 when every selected test was skipped (a program it needs is missing).
 set -u
 
 TESTS="nodemcu_echo qsys_ping qsys_headers nodemcu_reuse binary_large
 refused_nodemcu refused_qsys bad_url_nodemcu bad_url_qsys
 connect_timeout_nodemcu connect_timeout_qsys server_close_nodemcu
 server_close_qsys server_drop upgrade_rejected bad_accept health_check
-gc gc_teardown timers handler_error time_limit misuse plain_lua"
+gc gc_teardown timers handler_error time_limit misuse plain_lua
+options error_objects nul far_timer hostile shutdown shutdown_plain
+qsys_plain luarocks depth_valgrind"
 
 if [ "${1:-}" = "--list" ]; then
     for t in $TESTS; do echo "$t"; done
@@ -35,6 +45,9 @@ HOST=$1
 MODDIR=$2
 ECHO=$3
 shift 3
+PLAIN_MODDIR=${PLAIN_MODDIR:-$MODDIR}
+LUA=${LUA:-$(command -v lua5.4 || command -v lua)}
+LUAROCKS=${LUAROCKS:-$(command -v luarocks)}
 [ $# -gt 0 ] && TESTS="$*"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -134,6 +147,37 @@ err_has() {
         FAILED=1
     fi
 }
+skip() { # skip REASON: the test cannot run here (counted as skipped, not passed)
+    echo "SKIP: $1" >&2
+    SKIPPED=1
+}
+hex_lines_match() { # every "EXPECT name hex" in stdout is a "HEADER name hex" of server NAME's output
+    grep '^EXPECT ' "$WORK/out" | sed 's/^EXPECT /HEADER /' >"$WORK/expect"
+    if [ ! -s "$WORK/expect" ]; then echo "FAIL: no EXPECT lines" >&2; FAILED=1; return; fi
+    while IFS= read -r want; do
+        if ! grep -F -x -q -e "$want" "$1"; then
+            echo "FAIL: the server did not receive: $want" >&2
+            FAILED=1
+        fi
+    done <"$WORK/expect"
+}
+elapsed_ms() { # milliseconds since $T0 (set with T0=$(now_ns))
+    echo $(( ($(date +%s%N) - T0) / 1000000 ))
+}
+# plain NAME ARGS...: runs the stock interpreter with the unsanitized module
+# (a sanitized one gets its runtimes preloaded); stdout in $WORK/out.
+plain() {
+    if [ -z "$LUA" ]; then skip "no lua5.4 interpreter"; return 1; fi
+    preload=$(ldd "$PLAIN_MODDIR/websocket.so" 2>/dev/null | sed -n 's/^[[:space:]]*lib\(asan\|ubsan\)\.so[^ ]* => \([^ ]*\) .*/\2/p' | tr '\n' ' ')
+    echo "+ $LUA $* (LUA_CPATH=$PLAIN_MODDIR/?.so${preload:+, LD_PRELOAD=$preload})" >&2
+    LD_PRELOAD="$preload" ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" LUA_CPATH="$PLAIN_MODDIR/?.so;;" \
+        timeout --kill-after=5 40 "$LUA" "$@" >"$WORK/out" 2>"$WORK/err"
+    PLAIN_RC=$?
+    echo "--- stdout" >&2; cat "$WORK/out" >&2
+    if [ -s "$WORK/err" ]; then echo "--- stderr" >&2; cat "$WORK/err" >&2; fi
+    return 0
+}
+
 no_err() {
     if [ -s "$WORK/err" ]; then
         echo "FAIL: unexpected stderr" >&2
@@ -327,29 +371,203 @@ t_misuse() {
 }
 
 t_plain_lua() { # the module without the host: require + websocket.run()
-    LUA=$(command -v lua5.4 || command -v lua)
-    if [ -z "$LUA" ]; then
-        echo "SKIP: no lua5.4 interpreter" >&2
-        return 0
-    fi
     echo_url || return 1
-    # A sanitized module (WSCLIENT_LUA_SANITIZE) needs its runtimes loaded
-    # first into the uninstrumented interpreter.
-    preload=$(ldd "$MODDIR/websocket.so" 2>/dev/null | sed -n 's/^[[:space:]]*lib\(asan\|ubsan\)\.so[^ ]* => \([^ ]*\) .*/\2/p' | tr '\n' ' ')
-    echo "+ $LUA (LUA_CPATH=$MODDIR/?.so${preload:+, LD_PRELOAD=$preload}) nodemcu_echo.lua + websocket.run" >&2
-    LD_PRELOAD="$preload" ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
-    LUA_CPATH="$MODDIR/?.so;;" URL="$URL" timeout 30 "$LUA" -e '
+    export URL
+    plain -e '
         websocket = require "websocket"
         URL = os.getenv "URL"
         dofile(arg[0])
         assert(websocket.run(10000), "run timed out")
-        print("run done", websocket.stats().active)' "$EXAMPLES/nodemcu_echo.lua" >"$WORK/out" 2>"$WORK/err"
-    rc=$?
-    cat "$WORK/out" "$WORK/err" >&2
-    [ $rc -eq 0 ] || { echo "FAIL: exit status $rc" >&2; FAILED=1; }
+        print("run done", websocket.stats().active)' "$EXAMPLES/nodemcu_echo.lua" || return 0
+    [ $PLAIN_RC -eq 0 ] || { echo "FAIL: exit status $PLAIN_RC" >&2; FAILED=1; }
     line 'got message:\thello!\t1'
     line 'connection closed\t0'
     line 'run done\t0'
+}
+
+t_options() { # options checked at config/Connect, any depth, cycles, escaping
+    mock hdr headers || return 1
+    p=$(free_port)
+    host 0 -t 60 -D "URL=ws://127.0.0.1:$PORT_hdr/" -D HOST=127.0.0.1 -D "PORT=$PORT_hdr" -D "REFUSED=$p" \
+        "$HERE/options.lua"
+    line 'depths ok'
+    line 'cycles ok'
+    line 'values ok'
+    line 'nodemcu closed\t0'
+    line 'qsys closed'
+    hex_lines_match "$OUT_hdr"
+    no_err
+}
+
+t_error_objects() { # handlers and onerror raising non-strings: text, never "(null)"
+    host 0 "$HERE/error_objects.lua"
+    line 'onerror 2: a named error object'
+    line 'onerror 10: (error object is a nil value)'
+    line 'error objects ok'
+    err_has 'websocket: error in onerror: a named error object'
+    err_has 'websocket: error in onerror: (error object is a table value)'
+    err_has 'websocket: error in onerror: 42'
+    err_has 'websocket: error in handler: '
+    if grep -q '(null)' "$WORK/err"; then echo "FAIL: (null) printed for an error object" >&2; FAILED=1; fi
+}
+
+t_nul() { # NUL refused in URL/host/path/..., kept in payloads
+    echo_url || return 1
+    host 0 -D "URL=$URL" -D HOST=127.0.0.1 -D "PORT=$ECHO_PORT" "$HERE/nul.lua"
+    line 'nodemcu nul ok\t2\t0'
+    line 'qsys nul ok\t2'
+    no_err
+}
+
+t_far_timer() { # poll(-1) with a timer 30 days away (> INT_MAX ms)
+    echo_url || return 1
+    host 0 -D "URL=$URL" "$HERE/far_timer.lua"
+    has 'got\tduring a 30-day timer'
+    line 'far timer ok'
+    no_err
+}
+
+t_hostile() { # a careless script: wrong types, re-entrancy, gc in handlers
+    echo_url || return 1
+    host 0 -t 60 -D "URL=$URL" -D HOST=127.0.0.1 -D "PORT=$ECHO_PORT" "$HERE/hostile.lua"
+    line 'types ok'
+    line 'close in handler ok'
+    line 'reconnect in handler ok'
+    line 'raise/yield in handler ok'
+    has 'large messages ok'
+    line 'closed clients ok\t3'
+    line 'hostile ok\t5'
+}
+
+t_depth_valgrind() { # deep and cyclic options in small coroutine stacks, under valgrind
+    VALGRIND=${VALGRIND:-$(command -v valgrind)}
+    if [ -z "$VALGRIND" ]; then skip "no valgrind (apt-get install valgrind)"; return 0; fi
+    if [ -z "$LUA" ]; then skip "no lua5.4 interpreter"; return 0; fi
+    if ldd "$PLAIN_MODDIR/websocket.so" | grep -q -E 'lib(asan|ubsan)'; then
+        skip "$PLAIN_MODDIR/websocket.so is sanitized (valgrind needs the plain module)"
+        return 0
+    fi
+    echo "+ valgrind $LUA depth.lua (LUA_CPATH=$PLAIN_MODDIR/?.so)" >&2
+    LUA_CPATH="$PLAIN_MODDIR/?.so;;" timeout --kill-after=5 100 "$VALGRIND" -q --error-exitcode=99 \
+        "$LUA" -e 'websocket = require "websocket"; WebSocket = websocket.WebSocket' "$HERE/depth.lua" \
+        >"$WORK/out" 2>"$WORK/err"
+    rc=$?
+    cat "$WORK/out" "$WORK/err" >&2
+    [ $rc -eq 0 ] || { echo "FAIL: exit status $rc (99: valgrind found an error)" >&2; FAILED=1; }
+    line 'depth errors\t57'
+    no_err
+}
+
+# 8 clients open to a server that never answers the close frame, closeTimeout
+# 1000 ms each: the end of the state closes them in parallel, in about one
+# closeTimeout (one after another would take 8 s).
+SHUTDOWN_MIN_MS=800
+SHUTDOWN_MAX_MS=3500
+shutdown_check() { # shutdown_check MS
+    echo "lua_close with 8 open clients: $1 ms" >&2
+    if [ "$1" -ge $SHUTDOWN_MAX_MS ]; then
+        echo "FAIL: closing 8 clients took $1 ms (>= $SHUTDOWN_MAX_MS): not in parallel" >&2
+        FAILED=1
+    fi
+    if [ "$1" -lt $SHUTDOWN_MIN_MS ]; then
+        echo "FAIL: closing took only $1 ms: the closing handshakes were not waited for" >&2
+        FAILED=1
+    fi
+}
+
+t_shutdown() { # lua_host: host.exit() with 8 open clients
+    mock stall stall || return 1
+    T0=$(date +%s%N)
+    host 0 -D "URL=ws://127.0.0.1:$PORT_stall/" -D HOST=127.0.0.1 -D "PORT=$PORT_stall" -D N=8 -D CLOSE_MS=1000 \
+        "$HERE/shutdown.lua"
+    ms=$(elapsed_ms)
+    line 'all open\t8'
+    no_err
+    shutdown_check "$ms"
+}
+
+t_shutdown_plain() { # the stock interpreter ends the script with 8 open clients
+    mock stall stall || return 1
+    T0=$(date +%s%N)
+    plain -e "websocket = require 'websocket'; WebSocket = websocket.WebSocket
+              URL = 'ws://127.0.0.1:$PORT_stall/'; HOST = '127.0.0.1'; PORT = $PORT_stall; N = 8" \
+        "$HERE/shutdown.lua" || return 0
+    ms=$(elapsed_ms)
+    [ $PLAIN_RC -eq 0 ] || { echo "FAIL: exit status $PLAIN_RC" >&2; FAILED=1; }
+    line 'all open\t8'
+    shutdown_check "$ms"
+}
+
+t_qsys_plain() { # require "websocket.qsys" gives WebSocket and Timer to a plain interpreter
+    echo_url || return 1
+    plain -e "HOST = '127.0.0.1'; PORT = $ECHO_PORT; PING_SECONDS = 0.2; PONGS = 3" \
+          -e 'Q = require "websocket.qsys"' \
+          -e 'assert(WebSocket == Q.WebSocket and Timer == Q.Timer and Q.websocket == require "websocket")' \
+          -e "dofile '$EXAMPLES/qsys_ping.lua'" \
+          -e 'assert(Q.run(10000), "run timed out"); print("run done", Q.websocket.stats().active)' || return 0
+    [ $PLAIN_RC -eq 0 ] || { echo "FAIL: exit status $PLAIN_RC" >&2; FAILED=1; }
+    line 'Connected'
+    line 'Data\tHey!'
+    line 'Pong\t3'
+    line 'closed'
+    line 'run done\t0'
+}
+
+# The rockspec: `luarocks make` into a local tree (from a copy of
+# bindings/lua, so no build output lands in the sources), then both
+# dialects with the stock interpreter and only the tree's paths.
+t_luarocks() {
+    if [ -z "$LUAROCKS" ]; then skip "no luarocks (apt-get install luarocks)"; return 0; fi
+    if [ -z "$LUA" ]; then skip "no lua5.4 interpreter"; return 0; fi
+    inc=${WSCLIENT_INCLUDE_DIR:-$REPO/include}
+    lib=${WSCLIENT_LIB_DIR:-}
+    if [ -z "$lib" ] || [ ! -f "$lib/libwsclient.so" ]; then
+        echo "FAIL: WSCLIENT_LIB_DIR (the directory of libwsclient.so) is not set or wrong: '$lib'" >&2
+        FAILED=1
+        return 0
+    fi
+    echo_url || return 1
+    mkdir -p "$WORK/rock" "$WORK/run"
+    cp "$REPO/bindings/lua/"*.rockspec "$REPO/bindings/lua/lwebsocket.c" "$WORK/rock/"
+    echo "+ luarocks --lua-version 5.4 --tree $WORK/tree make WSCLIENT_INCDIR=$inc WSCLIENT_LIBDIR=$lib" >&2
+    if ! (cd "$WORK/rock" && timeout 120 "$LUAROCKS" --lua-version 5.4 --tree "$WORK/tree" make \
+            "WSCLIENT_INCDIR=$inc" "WSCLIENT_LIBDIR=$lib") >"$WORK/rock.log" 2>&1; then
+        cat "$WORK/rock.log" >&2
+        echo "FAIL: luarocks make" >&2
+        FAILED=1
+        return 0
+    fi
+    cat "$WORK/rock.log" >&2
+    so="$WORK/tree/lib/lua/5.4/websocket.so"
+    [ -f "$so" ] || { echo "FAIL: no $so" >&2; FAILED=1; return 0; }
+    if ldd "$so" | grep -q -E 'lib(asan|ubsan)'; then echo "FAIL: the rock links a sanitizer" >&2; FAILED=1; fi
+    paths=$(cd "$WORK/run" && "$LUAROCKS" --lua-version 5.4 --tree "$WORK/tree" path) || { FAILED=1; return 0; }
+    for dialect in nodemcu qsys; do
+        if [ $dialect = nodemcu ]; then
+            script="websocket = require 'websocket'; URL = '$URL'; dofile '$EXAMPLES/nodemcu_echo.lua'
+                    assert(websocket.run(10000)); print('run done', websocket.stats().active)"
+        else
+            script="HOST = '127.0.0.1'; PORT = $ECHO_PORT
+                    local Q = require 'websocket.qsys'; dofile '$EXAMPLES/qsys_connect_headers.lua'
+                    assert(Q.run(10000)); print('run done', Q.websocket.stats().active)"
+        fi
+        echo "+ (luarocks path) $LUA -e \"$script\"" >&2
+        (cd "$WORK/run" && eval "$paths" && env -u LD_PRELOAD timeout --kill-after=5 40 "$LUA" -e "$script") \
+            >"$WORK/out" 2>"$WORK/err"
+        rc=$?
+        cat "$WORK/out" "$WORK/err" >&2
+        [ $rc -eq 0 ] || { echo "FAIL: $dialect: exit status $rc" >&2; FAILED=1; }
+        if [ $dialect = nodemcu ]; then
+            line 'got message:\thello!\t1'
+            line 'connection closed\t0'
+        else
+            line 'Connected'
+            line 'Data\tHey!'
+            line 'closed'
+        fi
+        line 'run done\t0'
+        no_err
+    done
 }
 
 # --- run ------------------------------------------------------------------------------
@@ -357,6 +575,8 @@ t_plain_lua() { # the module without the host: require + websocket.run()
 if [ ! -x "$HOST" ]; then echo "run.sh: $HOST is not executable" >&2; exit 2; fi
 if [ ! -f "$MODDIR/websocket.so" ]; then echo "run.sh: no websocket.so in $MODDIR" >&2; exit 2; fi
 failures=0
+ran=0
+skipped=0
 for t in $TESTS; do
     if ! command -v "t_$t" >/dev/null 2>&1; then
         echo "run.sh: unknown test $t (see --list)" >&2
@@ -364,13 +584,20 @@ for t in $TESTS; do
     fi
     echo "=== $t" >&2
     FAILED=0
+    SKIPPED=0
+    ran=$((ran + 1))
     "t_$t" || FAILED=1
-    if [ $FAILED -eq 0 ]; then
+    if [ $FAILED -eq 0 ] && [ $SKIPPED -eq 1 ]; then
+        echo "SKIPPED $t" >&2
+        skipped=$((skipped + 1))
+    elif [ $FAILED -eq 0 ]; then
         echo "PASS $t" >&2
     else
         echo "FAIL $t" >&2
         failures=$((failures + 1))
     fi
 done
-echo "run.sh: $failures failed" >&2
-[ $failures -eq 0 ]
+echo "run.sh: $failures failed, $skipped skipped" >&2
+[ $failures -eq 0 ] || exit 1
+[ $skipped -gt 0 ] && [ $skipped -eq $ran ] && exit 77
+exit 0

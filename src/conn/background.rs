@@ -1,0 +1,146 @@
+//! What the background thread does with a socket's receiving side: read
+//! ahead for a program that is not reading (pongs go out meanwhile),
+//! deliver events for sockets with a queue, keep complete messages before a
+//! failure decided elsewhere, and trim idle buffers.
+#![deny(unsafe_code)]
+
+use super::rx::{Item, Rx};
+use super::Conn;
+use crate::events::{Ev, EvKind};
+use crate::proto::{Event, Kind};
+use crate::sys;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Bytes of messages the background thread may read ahead for a program
+/// that is not reading (so that pings are answered meanwhile); beyond this
+/// it stops reading and TCP pushes back.
+const PENDING_MAX: usize = 1 << 20;
+/// Bytes the background thread reads from one socket before serving others.
+const READ_BUDGET: usize = 1 << 20;
+
+impl Conn {
+    /// Before a failure decided outside the reading path ends the
+    /// connection: complete messages already received are kept for the
+    /// program (read-ahead list or event queue), in order.
+    pub(super) fn salvage(&self, rx: &mut Rx) {
+        if rx.conn != self.token || rx.end.is_some() {
+            return;
+        }
+        loop {
+            match rx.reader.next_event() {
+                Ok(Some(Event::Message)) => {
+                    let (kind, _) = rx.reader.message().expect("a message is ready");
+                    self.stash(rx, kind);
+                }
+                Ok(Some(Event::Pong(p))) => self.on_pong(&p),
+                Ok(Some(Event::Ping(_))) => {}
+                Ok(Some(Event::Close(_))) | Ok(None) | Err(_) => return,
+            }
+        }
+    }
+
+    /// Serves readiness reported by the reactor: flushes stuck output, answers
+    /// pings, reads ahead for a program that is not reading, and delivers
+    /// events for sockets with a queue. Never waits.
+    pub fn on_ready(&self, writable: bool) -> super::Rearm {
+        use super::Rearm;
+        if writable {
+            let mut tx = self.tx.lock();
+            let _ = tx.flush_nb(&self.peer);
+            self.set_pending(&tx);
+        }
+        let Some(mut guard) = self.rx.try_lock() else {
+            // a program thread is reading (or closing): it does the work;
+            // nobody but us reads a queue socket, so look again then
+            return match self.queue {
+                Some(_) => Rearm::Retry(Duration::from_millis(20)),
+                None => Rearm::After(Duration::from_millis(50)),
+            };
+        };
+        let rx = &mut *guard;
+        if rx.conn != self.token {
+            return Rearm::Never;
+        }
+        let mut budget = READ_BUDGET;
+        loop {
+            if self.queue.as_ref().is_some_and(|q| q.is_full()) {
+                // the host (or its callback) is behind: TCP pushes back;
+                // keepalive must not mistake that for a silent server
+                self.last_rx_us.store(sys::now_us(), Ordering::Relaxed);
+                return Rearm::Retry(Duration::from_millis(20));
+            }
+            match self.parse(rx) {
+                Some(Some(kind)) => {
+                    self.stash(rx, kind);
+                    if self.queue.is_none() && rx.item_bytes > PENDING_MAX {
+                        // the program is far behind: let TCP push back, but do
+                        // not mistake that for a silent server
+                        self.last_rx_us.store(sys::now_us(), Ordering::Relaxed);
+                        return Rearm::After(Duration::from_millis(50));
+                    }
+                    continue;
+                }
+                Some(None) => return Rearm::Never,
+                None => {}
+            }
+            if budget == 0 {
+                return Rearm::Now;
+            }
+            match self.read_nb(rx.reader.read_target()) {
+                Ok(0) => self.on_eof(rx),
+                Ok(n) => {
+                    self.got(rx, n);
+                    budget = budget.saturating_sub(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let e = self.read_error(&e);
+                    self.on_io_error(rx, e);
+                }
+            }
+        }
+        match &self.queue {
+            Some(q) if q.is_full() => Rearm::After(Duration::from_millis(20)),
+            Some(_) => Rearm::Now,
+            // leave the socket to the program's own reads for a while
+            None => Rearm::After(Duration::from_millis(50)),
+        }
+    }
+
+    /// Moves a complete message out of the parser: to the event queue, or
+    /// into the read-ahead list for the next `ws_read`.
+    fn stash(&self, rx: &mut Rx, kind: Kind) {
+        let mut buf = Vec::new();
+        let n = rx.reader.swap_message(&mut buf);
+        self.count_in(n);
+        match &self.queue {
+            Some(q) => {
+                let mut ev = Ev::new(EvKind::Message, self.socket_id).with_buffer(buf, n);
+                ev.msg_type = kind as i32;
+                q.push(ev);
+            }
+            None => {
+                rx.item_bytes += n;
+                rx.items.push_back(Item::Msg(kind, buf, n));
+            }
+        }
+    }
+
+    /// Bytes already received but not parsed (frames that came with the
+    /// upgrade response), which epoll cannot report.
+    pub fn has_buffered_input(&self) -> bool {
+        self.rx.try_lock().is_none_or(|rx| rx.conn == self.token && rx.has_input())
+    }
+
+    /// Frees buffers grown by large messages (idle sockets, memory per socket).
+    pub fn trim_if_idle(&self) {
+        if let Some(mut rx) = self.rx.try_lock() {
+            if rx.conn == self.token {
+                rx.trim();
+            }
+        }
+    }
+}

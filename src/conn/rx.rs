@@ -1,0 +1,517 @@
+//! The receiving side of a socket number ([`Rx`]) and how a connection
+//! feeds it: parsing, waiting for bytes, read-ahead by the background
+//! thread, and recording the end.
+//!
+//! `Rx` outlives connections: it holds the message lent by `ws_read`, the
+//! messages read ahead, and the ends of earlier connections (`items`), so a
+//! reconnect loses nothing and frees nothing a caller still holds. The
+//! parser (`reader`) belongs to the connection named by `conn`; only that
+//! connection reads into it.
+#![deny(unsafe_code)]
+
+use super::{bump, Conn, EndInfo, OP_CLOSE, OP_PONG};
+use crate::error::{describe_io, Code, Error, Result};
+use crate::events::ClosedBy;
+use crate::proto::{Event, Kind, ProtoError, Reader};
+use crate::sys;
+use parking_lot::MutexGuard;
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// How far a blocking recv may overrun its deadline before SO_RCVTIMEO is
+/// set again (the kernel restarts that timer with every call).
+const RCVTIMEO_SLACK: Duration = Duration::from_millis(10);
+
+/// Why a connection's receiving side has ended.
+#[derive(Clone)]
+pub enum End {
+    Closed,
+    Failed(Error),
+}
+
+impl End {
+    /// What a read returns for it: WS_CLOSED, or the error.
+    pub fn into_result<T>(self, closed: T) -> Result<T> {
+        match self {
+            End::Closed => Ok(closed),
+            End::Failed(e) => Err(e),
+        }
+    }
+}
+
+pub(super) enum Item {
+    Msg(Kind, Vec<u8>, usize),
+    /// The end of an earlier connection, announced once, in order.
+    End(End),
+}
+
+/// SO_RCVTIMEO armed at `armed` with the time left until `deadline`.
+pub(super) struct RcvTimeo {
+    pub(super) deadline: Instant,
+    pub(super) armed: Instant,
+}
+
+/// The receiving state of one socket number.
+pub struct Rx {
+    /// Token of the connection whose bytes `reader` parses (0: none yet).
+    pub(super) conn: u64,
+    pub(super) reader: Reader,
+    /// The end of connection `conn`, once known.
+    pub(super) end: Option<End>,
+    /// A reader has been given `end` (a reconnect then does not repeat it).
+    pub(super) end_told: bool,
+    /// In order: messages read ahead, ends of earlier connections.
+    pub(super) items: VecDeque<Item>,
+    pub(super) item_bytes: usize,
+    /// The message lent to the caller of `ws_read`, valid until the next
+    /// read on this socket number or its close.
+    pub(super) lent: Vec<u8>,
+    /// SO_RCVTIMEO is set for a deadline (closing handshake, plain TCP).
+    pub(super) rcvtimeo: Option<RcvTimeo>,
+    pub(super) max_message: usize,
+}
+
+/// What a reader asks for.
+pub enum Want<'a> {
+    /// `ws_read`: lend the message.
+    Lend,
+    /// `ws_read_into`: copy it into this buffer, or report its size.
+    Copy(&'a mut [u8]),
+}
+
+/// What a reader gets.
+pub enum Got {
+    Lent(Kind, *const u8, usize),
+    Copied(Kind, usize),
+    TooSmall(usize),
+    Closed,
+}
+
+/// The outcome of a read on one connection.
+pub enum Next {
+    Got(Got),
+    /// The connection has ended; `first`: this reader is the first to learn.
+    End(End, bool),
+    /// The connection is no longer the socket's current one.
+    Stale,
+}
+
+impl Rx {
+    pub fn new(max_message: usize) -> Rx {
+        Rx {
+            conn: 0,
+            reader: Reader::new(max_message, &[]),
+            end: None,
+            end_told: false,
+            items: VecDeque::new(),
+            item_bytes: 0,
+            lent: Vec::new(),
+            rcvtimeo: None,
+            max_message,
+        }
+    }
+
+    pub fn conn(&self) -> u64 {
+        self.conn
+    }
+
+    /// Makes connection `token` the one this socket number reads. What the
+    /// previous connection left (a kept message) stays readable first; its
+    /// end is announced to readers first when `announce` (an automatic
+    /// reconnect) and no reader has seen it yet.
+    pub fn attach(&mut self, token: u64, leftover: &[u8], announce: bool) {
+        if self.conn != 0 {
+            self.keep_ready_message();
+            if let Some(end) = self.end.take() {
+                if announce && !self.end_told {
+                    self.items.push_back(Item::End(end));
+                }
+            }
+        }
+        self.conn = token;
+        self.reader = Reader::new(self.max_message, leftover);
+        self.end = None;
+        self.end_told = false;
+        self.rcvtimeo = None;
+    }
+
+    /// Moves a complete message still in the parser (kept by a too-small
+    /// ws_read_into) to the read-ahead list.
+    fn keep_ready_message(&mut self) {
+        if let Some((kind, _)) = self.reader.message() {
+            let mut buf = Vec::new();
+            let n = self.reader.swap_message(&mut buf);
+            self.item_bytes += n;
+            self.items.push_back(Item::Msg(kind, buf, n));
+        }
+    }
+
+    /// Connection `token` was replaced at the program's request
+    /// (ws_reconnect): its end is not announced to later readers.
+    pub fn silence_end(&mut self, token: u64) {
+        if self.conn == token {
+            self.end_told = true;
+        }
+    }
+
+    /// The end of the current connection, if no reader has been told yet.
+    pub fn take_untold_end(&mut self) -> Option<End> {
+        if self.end_told {
+            return None;
+        }
+        let e = self.end.clone()?;
+        self.end_told = true;
+        Some(e)
+    }
+
+    /// Serves the read from the read-ahead list, if it has anything.
+    pub fn take_item(&mut self, want: &mut Want<'_>) -> Option<Result<Got>> {
+        match self.items.front()? {
+            Item::End(_) => {
+                let Some(Item::End(e)) = self.items.pop_front() else { unreachable!() };
+                Some(e.into_result(Got::Closed))
+            }
+            Item::Msg(kind, m, n) => {
+                let (kind, n) = (*kind, *n);
+                if let Want::Copy(buf) = want {
+                    if n > buf.len() {
+                        return Some(Ok(Got::TooSmall(n)));
+                    }
+                    buf[..n].copy_from_slice(&m[..n]);
+                }
+                let Some(Item::Msg(_, m, _)) = self.items.pop_front() else { unreachable!() };
+                self.item_bytes -= n;
+                Some(Ok(match want {
+                    Want::Copy(_) => Got::Copied(kind, n),
+                    Want::Lend => {
+                        self.lent = m;
+                        Got::Lent(kind, self.lent.as_ptr(), n)
+                    }
+                }))
+            }
+        }
+    }
+
+    /// Frees buffers grown by large messages (idle sockets); the lent
+    /// message is not touched.
+    pub fn trim(&mut self) {
+        self.reader.trim();
+    }
+
+    /// Received bytes not yet parsed (frames that came with the upgrade).
+    pub fn has_input(&self) -> bool {
+        self.reader.has_input()
+    }
+}
+
+impl Conn {
+    /// Takes the receiving side; another reader may hold it, and then this
+    /// reader's deadline applies to the wait for its turn too.
+    pub(super) fn lock_rx(&self, deadline: Option<Instant>) -> Result<MutexGuard<'_, Rx>> {
+        lock_rx(&self.rx, deadline)
+    }
+
+    /// Reads the next message of this connection (after what was read ahead).
+    pub fn read(&self, deadline: Option<Instant>, want: &mut Want<'_>) -> Result<Next> {
+        let mut rx = self.lock_rx(deadline)?;
+        self.read_locked(&mut rx, deadline, want)
+    }
+
+    /// `read` with the receiving side already held.
+    pub fn read_locked(&self, rx: &mut Rx, deadline: Option<Instant>, want: &mut Want<'_>) -> Result<Next> {
+        if let Some(r) = rx.take_item(want) {
+            return r.map(Next::Got);
+        }
+        if rx.conn != self.token {
+            return Ok(Next::Stale);
+        }
+        match self.next_message(rx, deadline)? {
+            None => {
+                let first = !rx.end_told;
+                rx.end_told = true;
+                Ok(Next::End(rx.end.clone().unwrap_or(End::Closed), first))
+            }
+            Some(kind) => Ok(Next::Got(match want {
+                Want::Lend => {
+                    let n = rx.reader.swap_message(&mut rx.lent);
+                    self.count_in(n);
+                    Got::Lent(kind, rx.lent.as_ptr(), n)
+                }
+                Want::Copy(buf) => {
+                    let (_, m) = rx.reader.message().expect("a message is ready");
+                    let n = m.len();
+                    if n > buf.len() {
+                        return Ok(Next::Got(Got::TooSmall(n)));
+                    }
+                    buf[..n].copy_from_slice(m);
+                    rx.reader.consume_message();
+                    self.count_in(n);
+                    Got::Copied(kind, n)
+                }
+            })),
+        }
+    }
+
+    /// Counts a message taken out of the parser (once per message).
+    pub(super) fn count_in(&self, n: usize) {
+        bump(&self.msgs_in, 1);
+        bump(&self.bytes_in, n as u64);
+    }
+
+    /// Parses what is buffered, handling control frames, until a complete
+    /// data message (Some(Some)), the end (Some(None)), or more bytes are
+    /// needed (None). A complete message kept in the parser is returned
+    /// before the end.
+    pub(super) fn parse(&self, rx: &mut Rx) -> Option<Option<Kind>> {
+        loop {
+            if rx.end.is_some() {
+                return Some(rx.reader.message().map(|(k, _)| k));
+            }
+            match rx.reader.next_event() {
+                Ok(Some(Event::Message)) => {
+                    let (kind, _) = rx.reader.message().expect("a message is ready");
+                    return Some(Some(kind));
+                }
+                Ok(Some(Event::Ping(p))) => self.send_control(OP_PONG, &p),
+                Ok(Some(Event::Pong(p))) => self.on_pong(&p),
+                Ok(Some(Event::Close(c))) => {
+                    self.on_close_frame(c);
+                    self.set_end(rx, End::Closed);
+                }
+                Err(pe) => {
+                    let e = self.fail(pe);
+                    self.set_end(rx, End::Failed(e));
+                }
+                Ok(None) => return None,
+            }
+        }
+    }
+
+    /// Drives the receiving side until a complete message is ready (Some), the
+    /// connection has ended (None: see `rx.end`), an error, or the deadline: the deadline
+    /// holds whatever keeps arriving (a stream of pings, say).
+    pub(super) fn next_message(&self, rx: &mut Rx, deadline: Option<Instant>) -> Result<Option<Kind>> {
+        let mut filled = false;
+        loop {
+            match self.parse(rx) {
+                Some(Some(kind)) => return Ok(Some(kind)),
+                Some(None) => return Ok(None),
+                None => {}
+            }
+            if filled && deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(timeout_error());
+            }
+            match self.fill(rx, deadline) {
+                Ok(true) => filled = true,
+                Ok(false) => self.on_eof(rx),
+                Err(e) if e.code == Code::Timeout => return Err(e),
+                Err(e) => self.on_io_error(rx, e),
+            }
+        }
+    }
+
+    /// One read attempt that does not block.
+    pub(super) fn read_nb(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.tls {
+            self.tx.lock().t.try_read(buf)
+        } else {
+            sys::recv(self.fd, buf, true)
+        }
+    }
+
+    pub(super) fn got(&self, rx: &mut Rx, n: usize) {
+        rx.reader.commit(n);
+        self.last_rx_us.store(sys::now_us(), Ordering::Relaxed);
+    }
+
+    /// Reads more bytes. Ok(true): got some; Ok(false): EOF.
+    fn fill(&self, rx: &mut Rx, deadline: Option<Instant>) -> Result<bool> {
+        loop {
+            // output a timed-out write or a control frame left behind; data
+            // queued with WS_MORE waits for its write or ws_flush
+            let pending_out = self.out_stuck.load(Ordering::Acquire);
+            // busyPoll: retry without sleeping first (not while output waits)
+            let spun = if pending_out {
+                None
+            } else {
+                sys::spin(self.busy_poll, deadline, || self.read_nb(rx.reader.read_target()))
+            };
+            let (r, blocking) = match spun {
+                Some(r) => (r, false),
+                None => {
+                    // no deadline (or one SO_RCVTIMEO enforces) and nothing
+                    // to send: sleep in the kernel
+                    let blocking = !self.tls && !pending_out && deadline.is_none_or(|d| self.rcvtimeo_ready(rx, d));
+                    let target = rx.reader.read_target();
+                    (if blocking { sys::recv_once(self.fd, target) } else { self.read_nb(target) }, blocking)
+                }
+            };
+            match r {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.got(rx, n);
+                    return Ok(true);
+                }
+                // a signal: look at the deadline again (SO_RCVTIMEO restarts)
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(timeout_error());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && blocking => return Err(timeout_error()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let events = sys::POLLIN | if pending_out { sys::POLLOUT } else { 0 };
+                    let rev = sys::poll_fd(self.fd, events, deadline).map_err(|e| Error::io(Code::Io, "poll", &e))?;
+                    if rev == 0 {
+                        return Err(timeout_error());
+                    }
+                    if rev & sys::POLLOUT != 0 {
+                        let mut tx = self.tx.lock();
+                        let _ = tx.flush_nb(&self.peer);
+                        self.set_pending(&tx);
+                    }
+                }
+                Err(e) => return Err(self.read_error(&e)),
+            }
+        }
+    }
+
+    /// Whether a blocking recv(2) may wait for `deadline` because SO_RCVTIMEO
+    /// bounds it; the timer is set again with the time left when the last
+    /// setting would overrun the deadline by more than RCVTIMEO_SLACK. False
+    /// once the deadline has passed: the caller then polls, which times out.
+    pub(super) fn rcvtimeo_ready(&self, rx: &mut Rx, deadline: Instant) -> bool {
+        let Some(t) = rx.rcvtimeo.as_mut().filter(|t| t.deadline == deadline) else {
+            return false;
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        if now.duration_since(t.armed) > RCVTIMEO_SLACK {
+            if sys::set_rcvtimeo(self.fd, deadline - now).is_err() {
+                rx.rcvtimeo = None;
+                return false;
+            }
+            t.armed = now;
+        }
+        true
+    }
+
+    fn on_close_frame(&self, c: Option<(u16, String)>) {
+        let reply = {
+            let mut st = self.st.lock();
+            st.close_rcvd = Some(c.clone());
+            if st.close_sent.is_none() {
+                st.initiator = ClosedBy::Server;
+                // echo the status code (RFC 6455 section 5.5.1)
+                let code = c.as_ref().map(|(code, _)| *code);
+                st.close_sent = Some((code.unwrap_or(1005), String::new()));
+                Some(code)
+            } else {
+                None
+            }
+        };
+        if let Some(code) = reply {
+            let payload = code.map(|c| c.to_be_bytes().to_vec()).unwrap_or_default();
+            self.send_control(OP_CLOSE, &payload);
+        }
+    }
+
+    /// Fails the connection on a protocol violation by the server: sends the
+    /// close frame the RFC asks for (1002, 1007 or 1009) before giving up.
+    fn fail(&self, pe: ProtoError) -> Error {
+        let e = Error::new(pe.code, format!("{} (connection closed with {})", pe.msg, pe.close));
+        let send = {
+            let mut st = self.st.lock();
+            st.failed = true;
+            if st.close_sent.is_none() {
+                st.initiator = ClosedBy::Error;
+                st.close_sent = Some((pe.close, String::new()));
+                true
+            } else {
+                false
+            }
+        };
+        if send {
+            self.send_control(OP_CLOSE, &pe.close.to_be_bytes());
+        }
+        e
+    }
+
+    /// The server closed TCP: a normal end after a close frame (ours or its
+    /// own, which we always answer), else the connection was lost.
+    pub(super) fn on_eof(&self, rx: &mut Rx) {
+        let mid = if rx.reader.in_message() { " in the middle of a message" } else { "" };
+        let lost = || {
+            Error::new(
+                Code::ConnectionLost,
+                format!("connection lost: {} closed the TCP connection without a close frame{mid} (1006)", self.peer),
+            )
+        };
+        self.on_tcp_end(rx, lost);
+    }
+
+    /// Reading failed (reset, ...): after our close frame that is just the
+    /// end, else a failure.
+    pub(super) fn on_io_error(&self, rx: &mut Rx, e: Error) {
+        self.on_tcp_end(rx, || e);
+    }
+
+    /// The TCP connection has ended; `failure` is the error to report when
+    /// no closing handshake had begun (a forced failure takes precedence).
+    fn on_tcp_end(&self, rx: &mut Rx, failure: impl FnOnce() -> Error) {
+        let end = {
+            let mut st = self.st.lock();
+            st.tcp_done = true;
+            if let Some(f) = st.forced.clone() {
+                End::Failed(f)
+            } else if st.close_sent.is_some() {
+                // (a close frame from the server is always answered, so this
+                // also covers the server-initiated closing handshake)
+                End::Closed
+            } else {
+                st.failed = true;
+                st.initiator = ClosedBy::Error;
+                End::Failed(failure())
+            }
+        };
+        self.set_end(rx, end);
+    }
+
+    pub(super) fn read_error(&self, e: &io::Error) -> Error {
+        Error::new(Code::Io, format!("read from {}: {}", self.peer, describe_io(e)))
+    }
+
+    /// Records the end of this connection's receiving side (once) and tells
+    /// the owner. Only the current connection of `rx` may call it.
+    pub(super) fn set_end(&self, rx: &mut Rx, end: End) {
+        if rx.end.is_some() || rx.conn != self.token {
+            return;
+        }
+        rx.end = Some(end.clone());
+        let error = match end {
+            End::Closed => None,
+            End::Failed(e) => Some(e),
+        };
+        if let Some(owner) = self.owner.upgrade() {
+            owner.on_conn_end(self, EndInfo { error, info: self.info() });
+        }
+    }
+}
+
+/// Takes a socket number's receiving side within `deadline`.
+pub fn lock_rx(rx: &parking_lot::Mutex<Rx>, deadline: Option<Instant>) -> Result<MutexGuard<'_, Rx>> {
+    match deadline {
+        None => Ok(rx.lock()),
+        Some(d) => rx.try_lock_until(d).ok_or_else(|| {
+            Error::new(Code::Timeout, "read timeout: another thread is reading this socket".to_string())
+        }),
+    }
+}
+
+fn timeout_error() -> Error {
+    Error::new(Code::Timeout, "read timeout: no complete message yet".to_string())
+}
