@@ -99,14 +99,30 @@ def silent_server() -> Iterator[MiniServer]:
 @pytest.fixture
 def close_ignoring_server() -> Iterator[MiniServer]:
     """Accepts the upgrade, then reads and ignores everything: it never
-    answers a close frame (the client waits its closeTimeout)."""
+    answers a close frame (the client waits its closeTimeout).
+    `wait_closes(n, timeout)` returns the close codes received once there
+    are n (or at the timeout)."""
+    from miniserver import parse_close, read_frame
+
+    closes: list = []
+    cv = threading.Condition()
 
     def handler(conn: socket.socket, _req: object) -> None:
         conn.settimeout(30)
-        while conn.recv(65536):
-            pass
+        while True:
+            op, payload = read_frame(conn)
+            if op == 0x8:
+                with cv:
+                    closes.append(parse_close(payload)[0])
+                    cv.notify_all()
+
+    def wait_closes(n: int, timeout: float) -> list:
+        with cv:
+            cv.wait_for(lambda: len(closes) >= n, timeout)
+            return list(closes)
 
     srv = MiniServer(handler)
+    srv.wait_closes = wait_closes  # type: ignore[attr-defined]
     try:
         yield srv
     finally:

@@ -9,7 +9,9 @@ main with every socket still open:
 - ``global``: the sockets stay referenced by a module global (the exit hook
   closes them);
 - ``reader``: the same, and a daemon thread is blocked in recv() on each
-  (closing at exit wakes it; it must not crash the exit).
+  (closing at exit wakes it; it must not crash the exit);
+- ``no-close-many``: as ``global``, with the binding told the library has
+  no ws_close_many (an older libwsclient): the fallback closes on threads.
 
 A binding that closes them one after another at exit takes COUNT x 1 s; the
 exit must take about one close_timeout in all, and end with status 0.
@@ -27,6 +29,9 @@ KEEP: list = []
 
 def main() -> int:
     url, count, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if mode == "no-close-many":
+        real_has = wsclient._lib.has
+        wsclient._lib.has = lambda name: name != "ws_close_many" and real_has(name)
     for _ in range(count):
         KEEP.append(wsclient.WebSocket(url, timeout=10, close_timeout=1))
     if mode == "reader":

@@ -6,15 +6,18 @@ and bundles libwsclient.so.
 Needs the repository (the Rust crate next to bindings/python) and pip's
 access to PyPI for the build requirement (setuptools, in pip's isolated build
 environment). The repository is $WSCLIENT_SOURCE_DIR (run-tests.sh sets it)
-or the tree these tests are in. cargo reuses the target directory of the
-library under test (CARGO_TARGET_DIR), so it normally has nothing to build.
+or the tree these tests are in. cargo uses the repository's default target
+directory, as a user's install would (so a `cargo build --release` done
+before is reused); when the library under test was loaded from a cargo
+release directory (not from site-packages), that one, and
+$WSCLIENT_TEST_TARGET_DIR if set. (Not CMake's build/cargo: CMake builds
+with its own RUSTFLAGS, and sharing it would rebuild both ways.)
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import venv
 from pathlib import Path
 from typing import Dict, Optional

@@ -26,7 +26,7 @@ from typing import List, Optional
 import pytest
 
 import wsclient
-from conftest import run_program
+from conftest import run_program, within
 
 BIG = 48 << 20  # large enough that a freed buffer is unmapped: wrong bytes or SIGSEGV
 T = 10
@@ -174,3 +174,34 @@ def test_two_readers_with_timeouts_share_a_socket(echo_url: str) -> None:
         t.join(T)
         assert not t.is_alive()
         assert got == [b"x" * 200_000]
+
+
+def test_two_queue_consumers_with_timeouts(echo_url: str) -> None:
+    """A consumer waiting forever does not hold up another's timeout, and
+    each gets whole events (each thread has its own lent event)."""
+    with wsclient.EventQueue() as q:
+        ws = q.connect(echo_url, timeout=T)
+        assert within(T, q.next_event, T).type == wsclient.EventType.OPEN
+        got: List[object] = []
+        entered = threading.Event()
+
+        def forever() -> None:
+            entered.set()
+            try:
+                got.append(q.next_event(None))
+            except wsclient.BadSocket as e:
+                got.append(e)
+
+        t = threading.Thread(target=forever, daemon=True)
+        t.start()
+        assert entered.wait(T)
+        t0 = time.monotonic()
+        # nothing was sent yet: the timed consumer times out while the other waits
+        assert within(T, q.next_event, 0.3) is None
+        assert 0.25 <= time.monotonic() - t0 < 5
+        ws.send(b"y" * 100_000)
+        t.join(T)
+        assert not t.is_alive(), "the consumer waiting forever got no event"
+        ev = got[0]
+        assert isinstance(ev, wsclient.Event) and ev.data == b"y" * 100_000
+        ws.close()

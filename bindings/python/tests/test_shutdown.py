@@ -62,10 +62,29 @@ def _timed_exit(url: str, count: int, mode: str) -> float:
     return elapsed
 
 
-@pytest.mark.parametrize("mode", ["global", "reader"])
+@pytest.mark.parametrize("mode", ["global", "reader", "no-close-many"])
 def test_exit_with_open_sockets_closes_them_in_parallel(close_ignoring_server: MiniServer, mode: str) -> None:
     """8 sockets, close_timeout 1 s, a server that never answers the close:
-    one after another the exit takes 8 s (before the fix: 8.2 s); all at once
-    it takes one close_timeout."""
+    one after another the exit takes 8 s (before the fix: 8.2 s, or no close
+    at all when a thread still referenced the sockets); all at once it takes
+    one close_timeout."""
     elapsed = _timed_exit(close_ignoring_server.url, 8, mode)
-    assert 0.8 <= elapsed < 3.5, f"exit took {elapsed:.2f} s for 8 sockets with close_timeout 1 s"
+    assert elapsed < 3.5, f"exit took {elapsed:.2f} s for 8 sockets with close_timeout 1 s"
+    # every socket was closed (Going Away), and the exit waited for answers
+    assert close_ignoring_server.wait_closes(8, 10) == [1001] * 8  # type: ignore[attr-defined]
+    assert elapsed >= 0.8
+
+
+def test_close_open_sockets_on_demand(close_ignoring_server: MiniServer) -> None:
+    import wsclient
+
+    socks = [wsclient.WebSocket(close_ignoring_server.url, timeout=10, close_timeout=0.5) for _ in range(4)]
+    t0 = time.monotonic()
+    wsclient.close_open_sockets()
+    elapsed = time.monotonic() - t0
+    assert all(ws.closed and ws.socket == 0 for ws in socks)
+    assert 0.4 <= elapsed < 2.5, elapsed  # one close_timeout for all four
+    assert close_ignoring_server.wait_closes(4, 10) == [1001] * 4  # type: ignore[attr-defined]
+    socks[0].close()  # idempotent afterwards
+    with pytest.raises(wsclient.ConnectionClosed):
+        socks[1].send("late")

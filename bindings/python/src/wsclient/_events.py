@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, List, Optional, Union
 
 from . import _lib
 from . import _websocket
-from ._errors import BadSocket, raise_last
+from ._errors import BadSocket, make_error, raise_last
 from ._lib import lib
 from ._websocket import ClosedBy, WebSocket, _enum
 
@@ -201,7 +201,8 @@ class EventQueue:
     the queue.
 
     Threads: :meth:`next_event` may be called from several threads (each
-    event goes to one of them; they take turns converting); :meth:`close`
+    event goes to one of them; a timeout holds whatever the other consumers
+    do); :meth:`close`
     from any thread wakes a blocked :meth:`next_event` (BadSocket) and waits
     for an event being converted, so an event is never read after the
     library freed it.
@@ -212,9 +213,6 @@ class EventQueue:
         if q < 0:
             raise_last(q)
         self._q = q
-        # consumers take turns: an event's data is lent by the library until
-        # the next ws_next_event on the queue
-        self._lock = threading.Lock()
         # held while an event is converted and while the queue is destroyed:
         # the data of an event taken from the queue stays valid until then
         self._data_lock = threading.Lock()
@@ -246,16 +244,18 @@ class EventQueue:
         ValueError, as in the socket module). After :meth:`close` (also one
         on another thread while this waits): :class:`BadSocket`."""
         ms = _lib.timeout_ms(timeout)
-        with self._lock:
-            raw = _lib.WsEvent()
-            rc = lib.ws_next_event(self._q, ctypes.byref(raw), ms)
-            if rc == _lib.WS_OK:
-                with self._data_lock:
-                    # close() may have destroyed the queue, and freed this
-                    # event's data, between the return and here
-                    if not self._destroyed:
-                        return _convert(raw)
-                raise BadSocket(_lib.WS_E_BAD_SOCKET, f"event queue {self._q} was destroyed by close()")
+        # No lock around the wait: each consuming thread has its own lent
+        # event in the library, so consumers cannot invalidate each other's,
+        # and one waiting forever never holds up another's timeout.
+        raw = _lib.WsEvent()
+        rc = lib.ws_next_event(self._q, ctypes.byref(raw), ms)
+        if rc == _lib.WS_OK:
+            with self._data_lock:
+                # close() may have destroyed the queue, and freed this
+                # event's data, between the return and here
+                if not self._destroyed:
+                    return _convert(raw)
+            raise BadSocket(_lib.WS_E_BAD_SOCKET, f"event queue {self._q} was destroyed by close()")
         if rc == _lib.WS_TIMEOUT:
             return None
         raise_last(rc)
@@ -323,25 +323,30 @@ class EventQueue:
                 self._cb_overlap = False
         _release(dropped)
         if err is not None:
-            raise_last(rc)
+            raise make_error(*err)
 
     def close(self) -> None:
         """Destroy the queue (``ws_queue_destroy``): waiting events are
         discarded; a thread blocked in next_event() gets BadSocket; a
         callback is not running and will not be called once this returns
         (unless called from the callback itself). Idempotent."""
+        # Under the lock only the flag: once it is set (after a conversion in
+        # progress has finished) no consumer converts an event again, so the
+        # destroy that frees them can run without the lock. Holding it there
+        # could deadlock: the destroy waits for a running callback, and that
+        # callback may call close() too.
         with self._data_lock:
             if self._destroyed:
                 return
             self._destroyed = True
-            rc = lib.ws_queue_destroy(self._q)
-            err = _lib.last_error() if rc != _lib.WS_OK else None
+        rc = lib.ws_queue_destroy(self._q)
+        err = _lib.last_error() if rc != _lib.WS_OK else None
         with self._cb_lock:
             dropped, self._cbs = self._cbs, []
         _CALLBACK_QUEUES.discard(self)
         _release(dropped)
         if err is not None and err[0] != _lib.WS_E_BAD_SOCKET:
-            raise_last(rc)
+            raise make_error(*err)
 
     def _detach_at_exit(self) -> None:
         """Exit hook: stop callbacks, waiting for a running one (the
