@@ -6,7 +6,7 @@
     gen_manpages.py --check-library NM LIBRARY HEADER MANDIR [GROFF]
 
 include/wsclient.h is itself generated (cbindgen, from the doc comments in
-src/ffi.rs), so the pages have one source and are rebuilt whenever the
+src/ffi/), so the pages have one source and are rebuilt whenever the
 header changes (CMake runs this at build time). Writes:
 
   OUTDIR/man3/<page>.3   one page per function family (FAMILIES below) and
@@ -25,7 +25,7 @@ a page in MANDIR/man3 whose NAME section lists it; exit status 1 otherwise.
 --defined-only`) and every function of HEADER; with GROFF, also every page
 in MANDIR must format without a warning (groff -man -ww).
 
-The doc comment conventions it reads (those of src/ffi.rs): the first
+The doc comment conventions it reads (those of src/ffi/): the first
 paragraph is the summary; paragraphs are separated by empty comment lines;
 "- " starts a list item (continued by lines indented two spaces); a line
 starting "Returns:", "Errors:", "Blocking:", "Threads:" or "Ownership:"

@@ -9,7 +9,7 @@ use std::io;
 use std::sync::Arc;
 
 /// Stable error codes. Append-only: a code is never renumbered or reused.
-/// The C names and documentation live in `ffi.rs` (`WS_E_*`).
+/// The C names and documentation live in `ffi/` (`WS_E_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i32)]
 pub enum Code {

@@ -5,7 +5,7 @@
 //! Layering: `ffi` (exports, raw pointers) -> `guard` / `registry` /
 //! `options` / `error` -> `conn` / `connect` / `handshake` / `tls` ->
 //! `proto` (framing) / `transport` / `sys` (system calls). The C documentation
-//! is in `ffi.rs` and, generated from it, `include/wsclient.h`.
+//! is in `ffi/` and, generated from it, `include/wsclient.h`.
 
 mod conn;
 mod connect;

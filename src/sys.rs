@@ -1,5 +1,5 @@
 //! The few system calls std does not offer: poll(2) on one descriptor and
-//! send/recv with per-call flags. This is the only module besides `ffi.rs`
+//! send/recv with per-call flags. This is the only module besides `ffi/`
 //! with `unsafe` code; each block is a plain libc call on a descriptor the
 //! caller owns and a buffer it borrows.
 

@@ -1,5 +1,5 @@
 //! The export surface, checked from the source and at run time:
-//! - every `pub extern "C" fn` in src/ffi.rs runs its body inside the guard
+//! - every `pub extern "C" fn` in src/ffi/ runs its body inside the guard
 //!   (`guard::call(` / `guard::call_str(`), which catches panics and records
 //!   the last error; rustls-ffi once shipped two unguarded exports. The only
 //!   exceptions are the six functions that must NOT clear the last error;
@@ -104,9 +104,27 @@ struct Export {
     body: String,
 }
 
-/// Every `pub extern "C" fn` in src/ffi.rs, with its attributes and body.
+/// Every Rust source file under `dir` (relative to the crate root).
+fn sources(dir: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![root().join(dir)];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every `pub extern "C" fn` in src/ffi/, with its attributes and body.
 fn exports() -> Vec<Export> {
-    let raw = read("src/ffi.rs");
+    let raw: String = sources("src/ffi").iter().map(|p| std::fs::read_to_string(p).unwrap() + "\n").collect();
     // string contents would confuse the brace matching: strip them, but keep
     // `extern "C"` recognisable
     let src = strip(&raw.replace("extern \"C\"", "extern_C"));
@@ -201,19 +219,15 @@ fn every_export_runs_in_the_guard() {
 fn every_no_mangle_item_is_a_pub_extern_c_fn() {
     // a `#[no_mangle]` on anything else (or in another module) would export a
     // symbol this scan and the header know nothing about
-    for entry in std::fs::read_dir(root().join("src")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
+    for path in sources("src") {
         let src = strip(&std::fs::read_to_string(&path).unwrap());
         let mut at = 0;
         while let Some(p) = src[at..].find("no_mangle") {
             let after = &src[at + p..];
             let item = after[after.find(']').unwrap() + 1..].trim_start();
             assert!(
-                path.ends_with("ffi.rs") && item.starts_with("pub extern \"\" fn"),
-                "{}: no_mangle on something other than a pub extern \"C\" fn in ffi.rs: {:?}",
+                path.starts_with(root().join("src/ffi")) && item.starts_with("pub extern \"\" fn"),
+                "{}: no_mangle on something other than a pub extern \"C\" fn in src/ffi/: {:?}",
                 path.display(),
                 item.chars().take(60).collect::<String>()
             );

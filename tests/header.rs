@@ -1,5 +1,5 @@
 //! The committed C header must be exactly what cbindgen generates from
-//! src/ffi.rs. Regenerate: WSCLIENT_UPDATE_HEADER=1 cargo test --test header
+//! src/ffi/. Regenerate: WSCLIENT_UPDATE_HEADER=1 cargo test --test header
 
 use std::path::PathBuf;
 
