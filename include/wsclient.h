@@ -66,6 +66,10 @@
 // the queued messages and so takes them along.)
 #define WS_MORE 256
 
+// ws_write_part flag, OR-ed into `flags`: more pieces of this message
+// follow (without it, the piece ends the message).
+#define WS_CONT 512
+
 // Largest reason accepted by ws_close(), in bytes (a control frame carries at
 // most 125 bytes: 2 for the code, 123 for the reason).
 #define WS_MAX_CLOSE_REASON 123
@@ -169,6 +173,13 @@
 // reconnect, or its connection attempt failed.
 #define WS_E_NOT_OPEN 25
 
+// A message is half sent or half read in pieces: ws_write() while a
+// ws_write_part() message is unfinished (finish it with a piece without
+// WS_CONT), or ws_read()/ws_read_into() while a message is being read with
+// ws_read_part() (read the rest of it with ws_read_part()). Nothing was
+// sent or taken.
+#define WS_E_MESSAGE_UNFINISHED 31
+
 // The connection is open (after ws_open, ws_open_async or a reconnect);
 // `code` is the HTTP status (101).
 #define WS_EV_OPEN 1
@@ -197,6 +208,13 @@
 // ...), `delay_ms` the backoff before it.
 #define WS_EV_RECONNECTING 6
 
+// A piece of a message (sockets with "streamReceive" and a "queue"):
+// `msg_type` WS_TEXT or WS_BINARY, `data`/`len` the piece (text pieces are
+// valid UTF-8 each: a code point split by the network waits for its rest),
+// `code` 1 when the piece ends the message else 0, `rtt_us` the piece's
+// offset in its message in bytes.
+#define WS_EV_MESSAGE_PART 7
+
 // ws_state(): connecting (ws_open_async, reconnect pending).
 #define WS_STATE_CONNECTING 1
 
@@ -224,6 +242,19 @@
 
 
 
+
+// One piece of a message (ws_read_part()).
+typedef struct ws_part {
+  // WS_TEXT or WS_BINARY (the message's type, on every piece).
+  int type;
+  // 1 when this piece ends the message, else 0.
+  int last;
+  // Bytes of the message before this piece.
+  uint64_t offset;
+  // Bytes copied into the buffer (0 is possible, e.g. the end of a
+  // message whose bytes all came in earlier pieces).
+  size_t len;
+} ws_part;
 
 // One event (see ws_next_event() and ws_queue_set_callback()). Pointers are
 // owned by the library: valid until the next ws_next_event() on the same
@@ -511,6 +542,59 @@ int ws_read_into(int socket, void *buf, size_t cap, size_t *len, int *type, int 
 // arrives within "pongTimeout" (default 10000 ms) after the ping, also while
 // the program is not reading. Pings from the server are always answered.
 int ws_ping(int socket, const void *payload, size_t len);
+
+// Send a message in pieces (curl's `curl_ws_send` with `CURLWS_CONT`; Beast's
+// `write_some`): one call per piece, each piece one WebSocket frame, so a
+// message of any size is sent without holding it in memory.
+//
+// `flags`: WS_TEXT or WS_BINARY on the first piece of a message (later
+// pieces may repeat the type or pass 0), OR-ed with WS_CONT when more pieces
+// of this message follow; a piece without WS_CONT ends the message. WS_MORE
+// batches as with ws_write(). Pieces may have any size, including 0 (e.g. a
+// 0-byte final piece). Text is checked as UTF-8 across pieces: a code point
+// may be split between pieces, an invalid sequence (or an incomplete one at
+// the end of the message) is refused with WS_E_INVALID_ARGUMENT and nothing
+// of that piece is sent (the message stays open: send a corrected piece).
+// Control frames the library sends meanwhile (pongs, ws_ping(), the close
+// frame of ws_close()) go between two pieces, as RFC 6455 allows. While a
+// message is unfinished, ws_write() fails with WS_E_MESSAGE_UNFINISHED.
+// "sendBufferLimit", "sendTimeout" and WS_E_PENDING work as for ws_write().
+//
+// Returns: WS_OK (0); WS_ERROR (-1); WS_TIMEOUT (-2) as ws_write().
+// Errors: those of ws_write(); WS_E_INVALID_ARGUMENT also for a first piece
+// without a type or a later piece of another type.
+// Threads: any thread, but one message at a time per socket: pieces from
+// several threads continue the same message.
+int ws_write_part(int socket, const void *data, size_t len, int flags);
+
+// Receive the next piece of a message (curl's `curl_ws_recv` with
+// `bytesleft`; Beast's `read_some`): the bytes of the current message that
+// have arrived, up to `cap`, copied into `buf`, and `*part` tells the type,
+// the offset of the piece in its message and whether it ends the message.
+//
+// On a socket opened with `"streamReceive": true` messages are never held
+// whole: the library keeps at most 256 KiB of a message for the program
+// and TCP pushes back beyond that, so a message of any size (up to
+// "maxMessageSize", where 0 means no limit) is received in bounded memory.
+// Such sockets are read only with ws_read_part() (ws_read() and
+// ws_read_into() fail with WS_E_INVALID_ARGUMENT). On other sockets
+// ws_read_part() returns pieces of whole messages (e.g. to read a large
+// message into a fixed buffer). Text pieces are valid UTF-8 each: a code
+// point split by the network waits for its rest; an invalid sequence fails
+// the connection with 1007 when it is seen (WS_E_INVALID_UTF8). While a
+// message is half read, ws_read() and ws_read_into() fail with
+// WS_E_MESSAGE_UNFINISHED. A piece may have 0 bytes (the last piece of a
+// message whose bytes all came earlier, or a 0-byte message).
+//
+// `buf` may be NULL when `cap` is 0. `part` must not be NULL; nothing is
+// written to it unless WS_OK is returned.
+//
+// Returns: WS_OK (0); WS_CLOSED (1); WS_ERROR (-1); WS_TIMEOUT (-2).
+// Errors: as ws_read(). The connection's end comes after the last piece of
+// every message that arrived before it, as with ws_read(); a message the
+// connection ended in the middle of is not completed.
+// Blocking, threads: as ws_read(). Ownership: `buf` stays the caller's.
+int ws_read_part(int socket, void *buf, size_t cap, struct ws_part *part, int timeout_ms);
 
 // Open a WebSocket connection (WinCC OA `webSocketOpen`).
 //

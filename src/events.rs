@@ -23,6 +23,7 @@ pub enum EvKind {
     Error = 4,
     Close = 5,
     Reconnecting = 6,
+    MessagePart = 7,
 }
 
 /// Who ended a connection (CLOSE events, `ws_get_info`).

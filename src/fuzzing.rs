@@ -88,7 +88,8 @@ fn run_reader(max: usize, leftover: &[u8], stream: &[u8], sizes: &[usize], swap:
                             }
                             Seen::Close(c)
                         }
-                        Event::Message => unreachable!(),
+                        // stream mode only; this reader assembles messages
+                        Event::Message | Event::Piece => unreachable!(),
                     });
                 }
                 Err(e) => {

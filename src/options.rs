@@ -247,6 +247,9 @@ pub struct Options {
     /// Busy polling: how long a thread that waits for data from the server
     /// retries without sleeping first (zero: off, the default).
     pub busy_poll: Duration,
+    /// "streamReceive": messages are read in pieces as they arrive
+    /// (ws_read_part), never held whole.
+    pub stream_receive: bool,
 }
 
 /// `"autoReconnect"` settings.
@@ -296,6 +299,7 @@ impl Default for Options {
             queue: None,
             reconnect: None,
             busy_poll: Duration::ZERO,
+            stream_receive: false,
         }
     }
 }
@@ -374,7 +378,18 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
             "headers" => o.headers = parse_headers(v)?,
             "timeout" => o.timeout = Some(millis(key, v)?),
             "subprotocols" => o.subprotocols = parse_subprotocols(v)?,
-            "maxMessageSize" => o.max_message_size = size_in(key, v, MIN_MAX_MESSAGE_SIZE, MAX_MAX_MESSAGE_SIZE)?,
+            // 0 (no limit) only with "streamReceive", checked below
+            "maxMessageSize" => {
+                o.max_message_size = match v.as_u64() {
+                    Some(0) => 0,
+                    _ => size_in(key, v, MIN_MAX_MESSAGE_SIZE, MAX_MAX_MESSAGE_SIZE)?,
+                }
+            }
+            "streamReceive" => {
+                o.stream_receive = v
+                    .as_bool()
+                    .ok_or_else(|| opt_err(format!("\"streamReceive\" must be true or false, got {}", short(v))))?
+            }
             "sendTimeout" => o.send_timeout = Some(millis(key, v)?),
             "closeTimeout" => o.close_timeout = millis(key, v)?,
             "sendBufferLimit" => o.send_buffer_limit = size(key, v)?,
@@ -418,6 +433,11 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
         }
     }
     crate::tls::finish(&o.tls).map_err(opt_err)?;
+    if o.max_message_size < MIN_MAX_MESSAGE_SIZE as usize && !o.stream_receive {
+        return Err(opt_err(format!(
+            "\"maxMessageSize\" must be {MIN_MAX_MESSAGE_SIZE}..{MAX_MAX_MESSAGE_SIZE} bytes (0, no limit, only with \"streamReceive\": true), got 0"
+        )));
+    }
     Ok(o)
 }
 

@@ -40,6 +40,25 @@ pub enum Event {
     Pong(Vec<u8>),
     /// The server's close frame: None when it carried no status code.
     Close(Option<(u16, String)>),
+    /// Stream mode only: part of a message that is still arriving can be
+    /// taken (see [`Reader::take_piece`]).
+    Piece,
+}
+
+/// Stream mode: at most this many payload bytes are held for the program
+/// before the reader stops taking more from its buffer (TCP pushes back).
+pub(crate) const PIECE_CAP: usize = 256 * 1024;
+
+/// One piece taken out of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub kind: Kind,
+    /// Bytes copied.
+    pub len: usize,
+    /// Bytes of the message before this piece.
+    pub offset: u64,
+    /// This piece ends the message.
+    pub last: bool,
 }
 
 /// Payloads at least this large, with nothing else buffered, are read directly
@@ -79,7 +98,14 @@ pub struct Reader {
     frame_open: bool,
     /// The last read went into `msg` rather than `buf`.
     direct: bool,
+    /// Largest message in bytes (0 in stream mode: no limit).
     max_message: usize,
+    /// Stream mode ("streamReceive"): a message is handed out in pieces as
+    /// it arrives and never held whole; `msg` holds at most PIECE_CAP.
+    stream: bool,
+    /// Bytes of the current message already taken as pieces (`msg[0]` is
+    /// at this offset in the message).
+    taken: u64,
 }
 
 impl Reader {
@@ -100,7 +126,88 @@ impl Reader {
             frame_open: false,
             direct: false,
             max_message,
+            stream: false,
+            taken: 0,
         }
+    }
+
+    /// A reader in stream mode (see `stream`); `max_message` 0: no limit.
+    pub fn streaming(max_message: usize, leftover: &[u8]) -> Reader {
+        Reader { stream: true, ..Reader::new(max_message, leftover) }
+    }
+
+    /// Part of a message has been taken as pieces and the rest has not.
+    pub fn mid_message(&self) -> bool {
+        self.taken > 0
+    }
+
+    /// Payload bytes that can be handed out now: text only up to the last
+    /// complete UTF-8 sequence (a split code point waits for its rest).
+    fn deliverable(&self) -> usize {
+        if self.msg_kind == Some(Kind::Text) && self.ready.is_none() {
+            self.utf8_ok
+        } else {
+            self.msg_len
+        }
+    }
+
+    /// Copies the next piece of the current message into `out` (as much as
+    /// fits of what can be handed out) and drops it from the reader. Only
+    /// after [`Event::Message`] (any mode) or [`Event::Piece`] (stream mode).
+    /// A complete message is finished by the piece that takes its last byte
+    /// (a 0-byte message by one 0-byte piece).
+    pub fn take_piece(&mut self, out: &mut [u8]) -> Option<Piece> {
+        let kind = self.ready.or(self.msg_kind)?;
+        let mut n = self.deliverable().min(out.len());
+        if kind == Kind::Text && n < self.msg_len {
+            // a text piece ends on a code point boundary (each piece is
+            // valid UTF-8 on its own); a buffer under 4 bytes may get none
+            while n > 0 && self.msg[n] & 0xC0 == 0x80 {
+                n -= 1;
+            }
+        }
+        out[..n].copy_from_slice(&self.msg[..n]);
+        self.msg.copy_within(n..self.msg_len, 0);
+        self.msg_len -= n;
+        self.utf8_ok = self.utf8_ok.saturating_sub(n);
+        let offset = self.taken;
+        let last = self.ready.is_some() && self.msg_len == 0;
+        if last {
+            self.ready = None;
+            self.taken = 0;
+        } else {
+            self.taken += n as u64;
+        }
+        Some(Piece { kind, len: n, offset, last })
+    }
+
+    /// Bytes the next piece would have, at most.
+    pub fn piece_len(&self) -> usize {
+        self.deliverable()
+    }
+
+    /// The type of the message in progress (or ready).
+    pub fn kind_in_progress(&self) -> Kind {
+        self.ready.or(self.msg_kind).unwrap_or(Kind::Binary)
+    }
+
+    /// Drops what could be taken as a piece now (a closing connection
+    /// discards late messages).
+    pub fn discard_piece(&mut self) {
+        if self.ready.is_some() {
+            self.consume_message();
+            return;
+        }
+        let n = self.deliverable();
+        self.msg.copy_within(n..self.msg_len, 0);
+        self.msg_len -= n;
+        self.utf8_ok = self.utf8_ok.saturating_sub(n);
+        self.taken += n as u64;
+    }
+
+    /// Stream mode: a piece could be taken now.
+    fn piece_waiting(&self) -> bool {
+        self.stream && self.deliverable() > 0
     }
 
     /// Received bytes not yet parsed.
@@ -123,6 +230,7 @@ impl Reader {
     pub fn consume_message(&mut self) {
         self.ready = None;
         self.msg_len = 0;
+        self.taken = 0;
     }
 
     /// Hands the ready message's buffer to the caller in exchange for `spare`
@@ -132,16 +240,19 @@ impl Reader {
         std::mem::swap(&mut self.msg, spare);
         self.ready = None;
         self.msg_len = 0;
+        self.taken = 0;
         n
     }
 
     /// Where the next read should put its bytes. Call [`Reader::commit`] with
     /// the count read.
     pub fn read_target(&mut self) -> &mut [u8] {
-        if self.frame_remaining >= DIRECT_MIN && self.start == self.end {
+        let room = if self.stream { PIECE_CAP.saturating_sub(self.msg_len) } else { usize::MAX };
+        if self.frame_remaining >= DIRECT_MIN && self.start == self.end && room >= DIRECT_MIN as usize {
             // what the frame still announces, but never more than the message
-            // so far (or one chunk) ahead of the bytes received
-            let rest = self.frame_remaining.min(usize::MAX as u64) as usize;
+            // so far (or one chunk) ahead of the bytes received (in stream
+            // mode, never more than PIECE_CAP held)
+            let rest = (self.frame_remaining.min(usize::MAX as u64) as usize).min(room);
             let step = rest.min(self.msg_len.max(GROW_CHUNK));
             let want = self.msg_len + step;
             // grow only when the room left is small (once per doubling, not
@@ -203,8 +314,10 @@ impl Reader {
     fn append(&mut self, from_buf: usize) {
         let need = self.msg_len + from_buf;
         if self.msg.len() < need {
-            // amortised growth, bounded by twice what was received
-            let to = need.max(self.msg_len * 2).min(need.max(self.max_message));
+            // amortised growth, bounded by twice what was received (and by
+            // PIECE_CAP in stream mode)
+            let limit = if self.stream { PIECE_CAP } else { self.max_message };
+            let to = need.max(self.msg_len * 2).min(need.max(limit));
             self.msg.reserve_exact(to - self.msg.len());
             self.msg.resize(to, 0);
         }
@@ -241,7 +354,7 @@ impl Reader {
     fn finish_frame(&mut self) -> Result<Option<Event>, ProtoError> {
         if !self.frame_fin {
             self.check_utf8(false)?;
-            return Ok(None);
+            return Ok(if self.piece_waiting() { Some(Event::Piece) } else { None });
         }
         self.check_utf8(true)?;
         self.ready = self.msg_kind.take();
@@ -249,21 +362,33 @@ impl Reader {
     }
 
     /// Parses what is buffered. Ok(None): more bytes are needed. A ready
-    /// message must be consumed before the next call.
+    /// message must be consumed before the next call. In stream mode,
+    /// [`Event::Piece`] says that part of the message in progress can be
+    /// taken; the reader takes no more payload than PIECE_CAP until it is.
     pub fn next_event(&mut self) -> Result<Option<Event>, ProtoError> {
+        match self.next_event_inner()? {
+            None if self.piece_waiting() => Ok(Some(Event::Piece)),
+            r => Ok(r),
+        }
+    }
+
+    fn next_event_inner(&mut self) -> Result<Option<Event>, ProtoError> {
         if self.ready.is_some() {
             return Ok(Some(Event::Message));
         }
         loop {
             if self.frame_open {
-                let take = (self.frame_remaining.min((self.end - self.start) as u64)) as usize;
+                let mut take = (self.frame_remaining.min((self.end - self.start) as u64)) as usize;
+                if self.stream {
+                    take = take.min(PIECE_CAP.saturating_sub(self.msg_len));
+                }
                 if take > 0 {
                     self.append(take);
                     self.frame_remaining -= take as u64;
                 }
                 if self.frame_remaining > 0 {
                     self.check_utf8(false)?;
-                    return Ok(None);
+                    return Ok(if self.piece_waiting() { Some(Event::Piece) } else { None });
                 }
                 self.frame_open = false;
                 match self.finish_frame()? {
@@ -347,15 +472,16 @@ impl Reader {
                             self.msg_kind = Some(if d == Data::Text { Kind::Text } else { Kind::Binary });
                             self.msg_len = 0;
                             self.utf8_ok = 0;
+                            self.taken = 0;
                         }
                     }
-                    if (self.msg_len as u64).saturating_add(len) > self.max_message as u64 {
+                    let total = self.taken.saturating_add(self.msg_len as u64).saturating_add(len);
+                    if self.max_message > 0 && total > self.max_message as u64 {
                         return Err(ProtoError {
                             code: Code::MessageTooBig,
                             close: 1009,
                             msg: format!(
-                                "message too big: {} bytes or more from the server, maxMessageSize is {}",
-                                self.msg_len as u64 + len,
+                                "message too big: {total} bytes or more from the server, maxMessageSize is {}",
                                 self.max_message
                             ),
                         });

@@ -105,7 +105,7 @@ pub struct SocketInfo {
 impl Socket {
     pub fn new(target: Target, opts: Options, queue: Option<Arc<Queue>>) -> Arc<Socket> {
         let event_mode = queue.is_some();
-        let rx = Arc::new(Mutex::new(Rx::new(opts.max_message_size)));
+        let rx = Arc::new(Mutex::new(Rx::new(opts.max_message_size, opts.stream_receive)));
         Arc::new(Socket {
             id: AtomicI32::new(0),
             target,
@@ -411,6 +411,7 @@ impl Socket {
         loop {
             {
                 let mut rx = lock_rx(&self.rx, deadline)?;
+                rx.check_want(want, self.id())?;
                 if let Some(r) = rx.take_item(want) {
                     return r;
                 }

@@ -16,6 +16,9 @@
 //! - `--once`: exit after the first connection ends.
 //! - `--max-message-size`: largest message (and frame) accepted, default
 //!   64 MiB. A larger one fails the connection with close code 1009.
+//! - `--frames`: echo frame by frame as the bytes arrive, never holding a
+//!   message (or a frame) whole, so that messages of any size stream through
+//!   in bounded memory (the streaming tests send 1 GiB); no size limit.
 //!
 //! One thread per connection. Each connection runs a non-blocking loop that
 //! reads and echoes whatever has arrived and flushes whatever the kernel
@@ -46,16 +49,20 @@ struct Args {
     port: u16,
     once: bool,
     max_message_size: usize,
+    frames: bool,
 }
 
-const USAGE: &str = "usage: wsclient-echo-server [--port N] [--host ADDR] [--once] [--max-message-size BYTES]";
+const USAGE: &str =
+    "usage: wsclient-echo-server [--port N] [--host ADDR] [--once] [--max-message-size BYTES] [--frames]";
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { host: "127.0.0.1".to_owned(), port: 0, once: false, max_message_size: 64 << 20 };
+    let mut args =
+        Args { host: "127.0.0.1".to_owned(), port: 0, once: false, max_message_size: 64 << 20, frames: false };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
+            "--frames" => args.frames = true,
             "--port" | "-p" => {
                 let v = value("--port")?;
                 args.port = v.parse().map_err(|_| format!("bad port {v:?}"))?;
@@ -119,11 +126,13 @@ fn main() -> ExitCode {
                 continue;
             }
         };
+        let frames = args.frames;
+        let run = move || if frames { relay(stream) } else { serve(stream, config) };
         if args.once {
-            serve(stream, config);
+            run();
             return ExitCode::SUCCESS;
         }
-        if let Err(e) = std::thread::Builder::new().name("echo-conn".into()).spawn(move || serve(stream, config)) {
+        if let Err(e) = std::thread::Builder::new().name("echo-conn".into()).spawn(run) {
             eprintln!("wsclient-echo-server: cannot start a thread: {e}");
         }
     }
@@ -174,6 +183,94 @@ fn select_subprotocol(
         }
     }
     Ok(resp)
+}
+
+/// `--frames`: the upgrade by tungstenite, then a relay of frames: each
+/// frame's header goes back at once and its payload follows chunk by chunk
+/// as it arrives (unmasked), so nothing is held whole. Pings are answered,
+/// the close frame is echoed and ends the connection.
+fn relay(stream: TcpStream) {
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    let run = || -> io::Result<()> {
+        let _ = stream.set_nodelay(true);
+        stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+        let ws = tungstenite::accept_hdr(stream, select_subprotocol)
+            .map_err(|e| io::Error::other(format!("handshake: {e}")))?;
+        let mut s = ws.into_inner();
+        s.set_read_timeout(None)?;
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let mut h = [0u8; 2];
+            if read_exact_or_eof(&mut s, &mut h)? {
+                return Ok(());
+            }
+            let (b0, masked) = (h[0], h[1] & 0x80 != 0);
+            let mut len = u64::from(h[1] & 0x7f);
+            if len == 126 {
+                let mut e = [0u8; 2];
+                io::Read::read_exact(&mut s, &mut e)?;
+                len = u64::from(u16::from_be_bytes(e));
+            } else if len == 127 {
+                let mut e = [0u8; 8];
+                io::Read::read_exact(&mut s, &mut e)?;
+                len = u64::from_be_bytes(e);
+            }
+            let mut mask = [0u8; 4];
+            if masked {
+                io::Read::read_exact(&mut s, &mut mask)?;
+            }
+            let op = b0 & 0x0f;
+            // a ping is answered with a pong, everything else echoed as is
+            let out_b0 = if op == 0x9 { (b0 & 0xf0) | 0xA } else { b0 };
+            let mut hdr = vec![out_b0];
+            match len {
+                0..=125 => hdr.push(len as u8),
+                126..=0xffff => {
+                    hdr.push(126);
+                    hdr.extend_from_slice(&(len as u16).to_be_bytes());
+                }
+                _ => {
+                    hdr.push(127);
+                    hdr.extend_from_slice(&len.to_be_bytes());
+                }
+            }
+            s.write_all(&hdr)?;
+            let mut done: u64 = 0;
+            while done < len {
+                let n = (len - done).min(chunk.len() as u64) as usize;
+                io::Read::read_exact(&mut s, &mut chunk[..n])?;
+                for (i, b) in chunk[..n].iter_mut().enumerate() {
+                    *b ^= mask[((done as usize) + i) & 3];
+                }
+                s.write_all(&chunk[..n])?;
+                done += n as u64;
+            }
+            if op == 0x8 {
+                let _ = s.shutdown(std::net::Shutdown::Write);
+                return Ok(());
+            }
+        }
+    };
+    if let Err(e) = run() {
+        if !matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof) {
+            eprintln!("wsclient-echo-server: {peer}: {e}");
+        }
+    }
+}
+
+/// Reads exactly `buf.len()` bytes; true at a clean EOF before the first.
+fn read_exact_or_eof(s: &mut TcpStream, buf: &mut [u8]) -> io::Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        match io::Read::read(s, &mut buf[got..]) {
+            Ok(0) if got == 0 => return Ok(true),
+            Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
 }
 
 fn would_block(e: &Error) -> bool {

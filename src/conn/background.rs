@@ -4,7 +4,7 @@
 //! failure decided elsewhere, and trim idle buffers.
 #![deny(unsafe_code)]
 
-use super::rx::{Item, Rx};
+use super::rx::{Item, Parsed, Rx};
 use super::Conn;
 use crate::events::{Ev, EvKind};
 use crate::proto::{Event, Kind};
@@ -36,7 +36,8 @@ impl Conn {
                 }
                 Ok(Some(Event::Pong(p))) => self.on_pong(&p),
                 Ok(Some(Event::Ping(_))) => {}
-                Ok(Some(Event::Close(_))) | Ok(None) | Err(_) => return,
+                // pieces stay in the parser: a read takes them before the end
+                Ok(Some(Event::Piece)) | Ok(Some(Event::Close(_))) | Ok(None) | Err(_) => return,
             }
         }
     }
@@ -72,7 +73,11 @@ impl Conn {
                 return Rearm::Retry(Duration::from_millis(20));
             }
             match self.parse(rx) {
-                Some(Some(kind)) => {
+                Parsed::Message(kind) | Parsed::Piece(kind) if self.queue.is_some() && rx.stream => {
+                    self.stash_piece(rx, kind);
+                    continue;
+                }
+                Parsed::Message(kind) if !rx.reader.mid_message() => {
                     self.stash(rx, kind);
                     if self.queue.is_none() && rx.item_bytes > PENDING_MAX {
                         // the program is far behind: let TCP push back, but do
@@ -82,8 +87,14 @@ impl Conn {
                     }
                     continue;
                 }
-                Some(None) => return Rearm::Never,
-                None => {}
+                // a message the program reads in pieces: its pieces wait for
+                // it (TCP pushes back), whole messages are not held for it
+                Parsed::Message(_) | Parsed::Piece(_) => {
+                    self.last_rx_us.store(sys::now_us(), Ordering::Relaxed);
+                    return Rearm::After(Duration::from_millis(50));
+                }
+                Parsed::End => return Rearm::Never,
+                Parsed::More => {}
             }
             if budget == 0 {
                 return Rearm::Now;
@@ -126,6 +137,24 @@ impl Conn {
                 rx.item_bytes += n;
                 rx.items.push_back(Item::Msg(kind, buf, n));
             }
+        }
+    }
+
+    /// Stream mode with an event queue: the next piece as a
+    /// WS_EV_MESSAGE_PART event (`code` 1 on the last piece, `rtt_us` its
+    /// offset in the message).
+    fn stash_piece(&self, rx: &mut Rx, kind: Kind) {
+        let mut buf = vec![0u8; rx.reader.piece_len()];
+        let Some(p) = rx.reader.take_piece(&mut buf) else { return };
+        if p.last {
+            self.count_in((p.offset + p.len as u64) as usize);
+        }
+        if let Some(q) = &self.queue {
+            let mut ev = Ev::new(EvKind::MessagePart, self.socket_id).with_buffer(buf, p.len);
+            ev.msg_type = kind as i32;
+            ev.code = p.last as i32;
+            ev.rtt_us = p.offset as i64;
+            q.push(ev);
         }
     }
 

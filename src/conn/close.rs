@@ -2,7 +2,7 @@
 //! outside the reading path, and the closing handshake.
 #![deny(unsafe_code)]
 
-use super::rx::{End, RcvTimeo, Rx};
+use super::rx::{End, Parsed, RcvTimeo, Rx};
 use super::{Conn, Ping, MAX_PINGS, OP_CLOSE};
 use crate::error::{Code, Error};
 use crate::events::ClosedBy;
@@ -126,8 +126,8 @@ impl Conn {
         if !self.tls && sys::set_rcvtimeo(self.fd, deadline.saturating_duration_since(now)).is_ok() {
             rx.rcvtimeo = Some(RcvTimeo { deadline, armed: now });
         }
-        while let Ok(Some(_)) = self.next_message(&mut rx, Some(deadline)) {
-            rx.reader.consume_message();
+        while let Ok(Parsed::Message(_) | Parsed::Piece(_)) = self.next_message(&mut rx, Some(deadline)) {
+            rx.reader.discard_piece();
         }
         let eof = self.st.lock().tcp_done || self.drain_to_eof(&mut rx, deadline);
         if !eof {

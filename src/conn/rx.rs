@@ -12,7 +12,7 @@
 use super::{bump, Conn, EndInfo, OP_CLOSE, OP_PONG};
 use crate::error::{describe_io, Code, Error, Result};
 use crate::events::ClosedBy;
-use crate::proto::{Event, Kind, ProtoError, Reader};
+use crate::proto::{Event, Kind, Piece, ProtoError, Reader};
 use crate::sys;
 use parking_lot::MutexGuard;
 use std::collections::VecDeque;
@@ -65,12 +65,16 @@ pub struct Rx {
     /// In order: messages read ahead, ends of earlier connections.
     pub(super) items: VecDeque<Item>,
     pub(super) item_bytes: usize,
+    /// Bytes of the first read-ahead message already taken as pieces.
+    pub(super) item_taken: usize,
     /// The message lent to the caller of `ws_read`, valid until the next
     /// read on this socket number or its close.
     pub(super) lent: Vec<u8>,
     /// SO_RCVTIMEO is set for a deadline (closing handshake, plain TCP).
     pub(super) rcvtimeo: Option<RcvTimeo>,
     pub(super) max_message: usize,
+    /// "streamReceive": messages are read in pieces as they arrive.
+    pub(super) stream: bool,
 }
 
 /// What a reader asks for.
@@ -79,6 +83,8 @@ pub enum Want<'a> {
     Lend,
     /// `ws_read_into`: copy it into this buffer, or report its size.
     Copy(&'a mut [u8]),
+    /// `ws_read_part`: the next piece of the message, at most this buffer.
+    Part(&'a mut [u8]),
 }
 
 /// What a reader gets.
@@ -86,7 +92,28 @@ pub enum Got {
     Lent(Kind, *const u8, usize),
     Copied(Kind, usize),
     TooSmall(usize),
+    Part(Piece),
     Closed,
+}
+
+/// What parsing the buffered bytes gave.
+pub(super) enum Parsed {
+    /// A complete message is in the parser.
+    Message(Kind),
+    /// Stream mode: part of a message can be taken.
+    Piece(Kind),
+    /// The connection has ended (see `Rx::end`).
+    End,
+    /// More bytes are needed.
+    More,
+}
+
+/// A whole-message read while a message is being read in pieces.
+fn unfinished() -> Error {
+    Error::new(
+        Code::MessageUnfinished,
+        "a message is being read in pieces: read the rest with ws_read_part() first".to_string(),
+    )
 }
 
 /// The outcome of a read on one connection.
@@ -99,7 +126,7 @@ pub enum Next {
 }
 
 impl Rx {
-    pub fn new(max_message: usize) -> Rx {
+    pub fn new(max_message: usize, stream: bool) -> Rx {
         Rx {
             conn: 0,
             reader: Reader::new(max_message, &[]),
@@ -107,9 +134,11 @@ impl Rx {
             end_told: false,
             items: VecDeque::new(),
             item_bytes: 0,
+            item_taken: 0,
             lent: Vec::new(),
             rcvtimeo: None,
             max_message,
+            stream,
         }
     }
 
@@ -131,7 +160,11 @@ impl Rx {
             }
         }
         self.conn = token;
-        self.reader = Reader::new(self.max_message, leftover);
+        self.reader = if self.stream {
+            Reader::streaming(self.max_message, leftover)
+        } else {
+            Reader::new(self.max_message, leftover)
+        };
         self.end = None;
         self.end_told = false;
         self.rcvtimeo = None;
@@ -166,6 +199,16 @@ impl Rx {
         Some(e)
     }
 
+    /// A socket with "streamReceive" is read in pieces only.
+    pub fn check_want(&self, want: &Want<'_>, id: i32) -> Result<()> {
+        if self.stream && !matches!(want, Want::Part(_)) {
+            return Err(Error::arg(format!(
+                "socket {id} receives messages in pieces (\"streamReceive\"): use ws_read_part()"
+            )));
+        }
+        Ok(())
+    }
+
     /// Serves the read from the read-ahead list, if it has anything.
     pub fn take_item(&mut self, want: &mut Want<'_>) -> Option<Result<Got>> {
         match self.items.front()? {
@@ -175,20 +218,39 @@ impl Rx {
             }
             Item::Msg(kind, m, n) => {
                 let (kind, n) = (*kind, *n);
-                if let Want::Copy(buf) = want {
-                    if n > buf.len() {
-                        return Some(Ok(Got::TooSmall(n)));
+                match want {
+                    Want::Part(buf) => {
+                        // a piece of a message read ahead whole
+                        let from = self.item_taken;
+                        let k = (n - from).min(buf.len());
+                        buf[..k].copy_from_slice(&m[from..from + k]);
+                        let last = from + k == n;
+                        if last {
+                            self.items.pop_front();
+                            self.item_bytes -= n;
+                            self.item_taken = 0;
+                        } else {
+                            self.item_taken += k;
+                        }
+                        return Some(Ok(Got::Part(Piece { kind, len: k, offset: from as u64, last })));
                     }
-                    buf[..n].copy_from_slice(&m[..n]);
+                    _ if self.item_taken > 0 => return Some(Err(unfinished())),
+                    Want::Copy(buf) => {
+                        if n > buf.len() {
+                            return Some(Ok(Got::TooSmall(n)));
+                        }
+                        buf[..n].copy_from_slice(&m[..n]);
+                    }
+                    Want::Lend => {}
                 }
                 let Some(Item::Msg(_, m, _)) = self.items.pop_front() else { unreachable!() };
                 self.item_bytes -= n;
                 Some(Ok(match want {
-                    Want::Copy(_) => Got::Copied(kind, n),
                     Want::Lend => {
                         self.lent = m;
                         Got::Lent(kind, self.lent.as_ptr(), n)
                     }
+                    _ => Got::Copied(kind, n),
                 }))
             }
         }
@@ -221,19 +283,32 @@ impl Conn {
 
     /// `read` with the receiving side already held.
     pub fn read_locked(&self, rx: &mut Rx, deadline: Option<Instant>, want: &mut Want<'_>) -> Result<Next> {
+        rx.check_want(want, self.socket_id)?;
         if let Some(r) = rx.take_item(want) {
             return r.map(Next::Got);
         }
         if rx.conn != self.token {
             return Ok(Next::Stale);
         }
+        if !matches!(want, Want::Part(_)) && rx.reader.mid_message() {
+            return Err(unfinished());
+        }
         match self.next_message(rx, deadline)? {
-            None => {
+            Parsed::End | Parsed::More => {
                 let first = !rx.end_told;
                 rx.end_told = true;
                 Ok(Next::End(rx.end.clone().unwrap_or(End::Closed), first))
             }
-            Some(kind) => Ok(Next::Got(match want {
+            Parsed::Piece(_) | Parsed::Message(_) if matches!(want, Want::Part(_)) => {
+                let Want::Part(buf) = want else { unreachable!() };
+                let p = rx.reader.take_piece(buf).expect("a message is in progress");
+                if p.last {
+                    self.count_in((p.offset + p.len as u64) as usize);
+                }
+                Ok(Next::Got(Got::Part(p)))
+            }
+            Parsed::Piece(_) => Err(Error::new(Code::Internal, "internal error: a piece for a whole-message read")),
+            Parsed::Message(kind) => Ok(Next::Got(match want {
                 Want::Lend => {
                     let n = rx.reader.swap_message(&mut rx.lent);
                     self.count_in(n);
@@ -250,6 +325,7 @@ impl Conn {
                     self.count_in(n);
                     Got::Copied(kind, n)
                 }
+                Want::Part(_) => unreachable!(),
             })),
         }
     }
@@ -261,19 +337,23 @@ impl Conn {
     }
 
     /// Parses what is buffered, handling control frames, until a complete
-    /// data message (Some(Some)), the end (Some(None)), or more bytes are
-    /// needed (None). A complete message kept in the parser is returned
-    /// before the end.
-    pub(super) fn parse(&self, rx: &mut Rx) -> Option<Option<Kind>> {
+    /// data message, part of one (stream mode), the end, or more bytes are
+    /// needed. A complete message (or a piece) kept in the parser is
+    /// returned before the end.
+    pub(super) fn parse(&self, rx: &mut Rx) -> Parsed {
         loop {
             if rx.end.is_some() {
-                return Some(rx.reader.message().map(|(k, _)| k));
+                return match rx.reader.message() {
+                    Some((k, _)) => Parsed::Message(k),
+                    None => Parsed::End,
+                };
             }
             match rx.reader.next_event() {
                 Ok(Some(Event::Message)) => {
                     let (kind, _) = rx.reader.message().expect("a message is ready");
-                    return Some(Some(kind));
+                    return Parsed::Message(kind);
                 }
+                Ok(Some(Event::Piece)) => return Parsed::Piece(rx.reader.kind_in_progress()),
                 Ok(Some(Event::Ping(p))) => self.send_control(OP_PONG, &p),
                 Ok(Some(Event::Pong(p))) => self.on_pong(&p),
                 Ok(Some(Event::Close(c))) => {
@@ -284,21 +364,21 @@ impl Conn {
                     let e = self.fail(pe);
                     self.set_end(rx, End::Failed(e));
                 }
-                Ok(None) => return None,
+                Ok(None) => return Parsed::More,
             }
         }
     }
 
-    /// Drives the receiving side until a complete message is ready (Some), the
-    /// connection has ended (None: see `rx.end`), an error, or the deadline: the deadline
-    /// holds whatever keeps arriving (a stream of pings, say).
-    pub(super) fn next_message(&self, rx: &mut Rx, deadline: Option<Instant>) -> Result<Option<Kind>> {
+    /// Drives the receiving side until a complete message is ready, a piece
+    /// (stream mode), the connection has ended (see `rx.end`), an error, or
+    /// the deadline: the deadline holds whatever keeps arriving (a stream of
+    /// pings, say). Never returns `Parsed::More`.
+    pub(super) fn next_message(&self, rx: &mut Rx, deadline: Option<Instant>) -> Result<Parsed> {
         let mut filled = false;
         loop {
             match self.parse(rx) {
-                Some(Some(kind)) => return Ok(Some(kind)),
-                Some(None) => return Ok(None),
-                None => {}
+                Parsed::More => {}
+                p => return Ok(p),
             }
             if filled && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(timeout_error());

@@ -5,7 +5,7 @@
 use super::{bump, Conn, Ping, MAX_PINGS, OP_CLOSE, OP_PING, OP_PONG};
 use crate::error::{Code, Error, Result};
 use crate::events::{Ev, EvKind};
-use crate::proto;
+use crate::proto::{self, Kind};
 use crate::sys;
 use crate::transport::Transport;
 use parking_lot::MutexGuard;
@@ -36,10 +36,66 @@ pub(super) struct Tx {
     pub(super) dead: Option<Error>,
     /// The latest pong not yet queued (see PONG_BACKLOG).
     deferred_pong: Option<Vec<u8>>,
+    /// A message is being sent in pieces (ws_write_part).
+    stream_out: Option<StreamOut>,
     /// Masking keys, refilled from the thread's CSPRNG 64 keys at a time
     /// (RFC 6455 section 5.3: unpredictable keys).
     masks: [u8; 256],
     mask_at: usize,
+}
+
+/// A message being sent in pieces: its type, and for text the bytes of a
+/// UTF-8 sequence split at the end of the last piece.
+#[derive(Clone)]
+struct StreamOut {
+    kind: Kind,
+    carry: [u8; 4],
+    carry_len: usize,
+}
+
+impl StreamOut {
+    /// Checks `data` as the continuation of the text so far; on success the
+    /// carry holds the (incomplete) tail. `last`: no piece follows, so an
+    /// incomplete sequence is an error.
+    fn check_utf8(&mut self, data: &[u8], last: bool) -> Result<()> {
+        let bad = |at: usize| {
+            Error::arg(format!("text piece is not valid UTF-8 (at byte {at} of the piece); nothing of it was sent"))
+        };
+        let mut i = 0;
+        if self.carry_len > 0 {
+            let need = match self.carry[0] {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            while self.carry_len < need && i < data.len() {
+                self.carry[self.carry_len] = data[i];
+                self.carry_len += 1;
+                i += 1;
+            }
+            // every byte must continue the sequence (a valid prefix so far)
+            match std::str::from_utf8(&self.carry[..self.carry_len]) {
+                Err(e) if e.error_len().is_some() => return Err(bad(0)),
+                Ok(_) => {}
+                Err(_) if self.carry_len == need => return Err(bad(0)),
+                Err(_) => {}
+            }
+            if self.carry_len < need {
+                return if last { Err(bad(0)) } else { Ok(()) };
+            }
+            self.carry_len = 0;
+        }
+        match std::str::from_utf8(&data[i..]) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error_len().is_none() && !last => {
+                let tail = &data[i + e.valid_up_to()..];
+                self.carry[..tail.len()].copy_from_slice(tail);
+                self.carry_len = tail.len();
+                Ok(())
+            }
+            Err(e) => Err(bad(i + e.valid_up_to())),
+        }
+    }
 }
 
 impl Tx {
@@ -53,6 +109,7 @@ impl Tx {
             close_queued: false,
             dead: None,
             deferred_pong: None,
+            stream_out: None,
             masks: [0; 256],
             mask_at: 256,
         }
@@ -77,13 +134,17 @@ impl Tx {
     }
 
     fn queue(&mut self, op: u8, payload: &[u8]) {
+        self.queue_frame(op, true, payload);
+    }
+
+    fn queue_frame(&mut self, op: u8, fin: bool, payload: &[u8]) {
         if self.pos == self.out.len() {
             self.out.clear();
             self.pos = 0;
         }
         let before = self.out.len();
         let mask = self.mask();
-        proto::encode_frame(&mut self.out, op, true, payload, mask);
+        proto::encode_frame(&mut self.out, op, fin, payload, mask);
         self.queued += (self.out.len() - before) as u64;
     }
 
@@ -140,6 +201,54 @@ impl Conn {
     /// stayed full), `Code::Pending` when the message is queued and will be
     /// sent whole, in order, by later I/O on this socket.
     pub fn write(&self, op: u8, data: &[u8], more: bool) -> Result<()> {
+        self.send(data, more, |tx| {
+            if tx.stream_out.is_some() {
+                return Err(Error::new(
+                    Code::MessageUnfinished,
+                    "a message is being sent in pieces: finish it with ws_write_part() (without WS_CONT) first"
+                        .to_string(),
+                ));
+            }
+            Ok((op, true, true))
+        })
+    }
+
+    /// Queues one piece of a message sent in pieces (`ws_write_part`):
+    /// `kind` starts a message (or repeats its type), `cont` says that more
+    /// pieces follow. Text is checked as UTF-8 across pieces: a code point
+    /// may be split between two pieces, an invalid sequence is refused and
+    /// nothing of the piece is sent.
+    pub fn write_part(&self, kind: Option<Kind>, data: &[u8], cont: bool, more: bool) -> Result<()> {
+        self.send(data, more, |tx| {
+            let (op, first, state) = match (&tx.stream_out, kind) {
+                (None, None) => {
+                    return Err(Error::arg(
+                        "the first piece of a message needs its type (WS_TEXT or WS_BINARY)".to_string(),
+                    ))
+                }
+                (None, Some(k)) => (k as u8, true, StreamOut { kind: k, carry: [0; 4], carry_len: 0 }),
+                (Some(s), Some(k)) if k != s.kind => {
+                    return Err(Error::arg(format!(
+                        "this message is {}: a later piece cannot change its type",
+                        if s.kind == Kind::Text { "text" } else { "binary" }
+                    )))
+                }
+                (Some(s), _) => (0x0, false, s.clone()),
+            };
+            let mut next = state;
+            if next.kind == Kind::Text {
+                next.check_utf8(data, !cont)?;
+            }
+            tx.stream_out = if cont { Some(next) } else { None };
+            Ok((op, !cont, first))
+        })
+    }
+
+    /// The queueing and sending shared by whole messages and pieces: waits
+    /// for room (sendBufferLimit, sendTimeout), lets `frame` decide the
+    /// opcode and FIN bit under the lock (None: refuse), queues the frame
+    /// and, unless `more`, sends it.
+    fn send(&self, data: &[u8], more: bool, frame: impl FnOnce(&mut Tx) -> Result<(u8, bool, bool)>) -> Result<()> {
         let deadline = self.send_timeout.map(|t| Instant::now() + t);
         let mut tx = self.tx.lock();
         loop {
@@ -170,8 +279,11 @@ impl Conn {
             }
             tx = self.tx.lock();
         }
-        tx.queue(op, data);
-        bump(&self.msgs_out, 1);
+        let (op, fin, first) = frame(&mut tx)?;
+        tx.queue_frame(op, fin, data);
+        if first {
+            bump(&self.msgs_out, 1);
+        }
         bump(&self.bytes_out, data.len() as u64);
         let end = tx.queued;
         if more {

@@ -167,7 +167,9 @@ pub extern "C" fn ws_read(
         }
         match read_next(socket, deadline(timeout_ms), Want::Lend)? {
             Got::Closed => Ok(WS_CLOSED),
-            Got::Copied(..) | Got::TooSmall(_) => Err(Error::new(Code::Internal, "internal error: copy for a lend")),
+            Got::Copied(..) | Got::TooSmall(_) | Got::Part(_) => {
+                Err(Error::new(Code::Internal, "internal error: copy for a lend"))
+            }
             Got::Lent(kind, ptr, n) => {
                 // SAFETY: data, len (checked non-NULL) and type (if non-NULL)
                 // point to writable objects of the caller.
@@ -224,7 +226,7 @@ pub extern "C" fn ws_read_into(
         };
         match read_next(socket, deadline(timeout_ms), Want::Copy(out))? {
             Got::Closed => Ok(WS_CLOSED),
-            Got::Lent(..) => Err(Error::new(Code::Internal, "internal error: lend for a copy")),
+            Got::Lent(..) | Got::Part(_) => Err(Error::new(Code::Internal, "internal error: lend for a copy")),
             Got::Copied(kind, n) => {
                 // SAFETY: len checked non-NULL; type may be NULL.
                 unsafe {
@@ -274,5 +276,120 @@ pub extern "C" fn ws_ping(socket: c_int, payload: *const c_void, len: usize) -> 
         let payload = bytes(payload, len, "payload")?;
         write_conn(socket)?.ping(payload)?;
         Ok(WS_OK)
+    })
+}
+
+// ---- messages in pieces --------------------------------------------------------
+
+/// Send a message in pieces (curl's `curl_ws_send` with `CURLWS_CONT`; Beast's
+/// `write_some`): one call per piece, each piece one WebSocket frame, so a
+/// message of any size is sent without holding it in memory.
+///
+/// `flags`: WS_TEXT or WS_BINARY on the first piece of a message (later
+/// pieces may repeat the type or pass 0), OR-ed with WS_CONT when more pieces
+/// of this message follow; a piece without WS_CONT ends the message. WS_MORE
+/// batches as with ws_write(). Pieces may have any size, including 0 (e.g. a
+/// 0-byte final piece). Text is checked as UTF-8 across pieces: a code point
+/// may be split between pieces, an invalid sequence (or an incomplete one at
+/// the end of the message) is refused with WS_E_INVALID_ARGUMENT and nothing
+/// of that piece is sent (the message stays open: send a corrected piece).
+/// Control frames the library sends meanwhile (pongs, ws_ping(), the close
+/// frame of ws_close()) go between two pieces, as RFC 6455 allows. While a
+/// message is unfinished, ws_write() fails with WS_E_MESSAGE_UNFINISHED.
+/// "sendBufferLimit", "sendTimeout" and WS_E_PENDING work as for ws_write().
+///
+/// Returns: WS_OK (0); WS_ERROR (-1); WS_TIMEOUT (-2) as ws_write().
+/// Errors: those of ws_write(); WS_E_INVALID_ARGUMENT also for a first piece
+/// without a type or a later piece of another type.
+/// Threads: any thread, but one message at a time per socket: pieces from
+/// several threads continue the same message.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_write_part(socket: c_int, data: *const c_void, len: usize, flags: c_int) -> c_int {
+    guard::call(|| {
+        let more = flags & WS_MORE != 0;
+        let cont = flags & WS_CONT != 0;
+        let kind = match flags & !(WS_MORE | WS_CONT) {
+            0 => None,
+            WS_TEXT => Some(proto::Kind::Text),
+            WS_BINARY => Some(proto::Kind::Binary),
+            other => {
+                return Err(Error::arg(format!(
+                    "flags {other:#x} are not 0, WS_TEXT (1) or WS_BINARY (2), with WS_CONT and WS_MORE"
+                )))
+            }
+        };
+        let data = bytes(data, len, "data")?;
+        write_conn(socket)?.write_part(kind, data, cont, more)?;
+        Ok(WS_OK)
+    })
+}
+
+/// Receive the next piece of a message (curl's `curl_ws_recv` with
+/// `bytesleft`; Beast's `read_some`): the bytes of the current message that
+/// have arrived, up to `cap`, copied into `buf`, and `*part` tells the type,
+/// the offset of the piece in its message and whether it ends the message.
+///
+/// On a socket opened with `"streamReceive": true` messages are never held
+/// whole: the library keeps at most 256 KiB of a message for the program
+/// and TCP pushes back beyond that, so a message of any size (up to
+/// "maxMessageSize", where 0 means no limit) is received in bounded memory.
+/// Such sockets are read only with ws_read_part() (ws_read() and
+/// ws_read_into() fail with WS_E_INVALID_ARGUMENT). On other sockets
+/// ws_read_part() returns pieces of whole messages (e.g. to read a large
+/// message into a fixed buffer). Text pieces are valid UTF-8 each: a code
+/// point split by the network waits for its rest; an invalid sequence fails
+/// the connection with 1007 when it is seen (WS_E_INVALID_UTF8). While a
+/// message is half read, ws_read() and ws_read_into() fail with
+/// WS_E_MESSAGE_UNFINISHED. A piece may have 0 bytes (the last piece of a
+/// message whose bytes all came earlier, or a 0-byte message).
+///
+/// `buf` may be NULL when `cap` is 0. `part` must not be NULL; nothing is
+/// written to it unless WS_OK is returned.
+///
+/// Returns: WS_OK (0); WS_CLOSED (1); WS_ERROR (-1); WS_TIMEOUT (-2).
+/// Errors: as ws_read(). The connection's end comes after the last piece of
+/// every message that arrived before it, as with ws_read(); a message the
+/// connection ended in the middle of is not completed.
+/// Blocking, threads: as ws_read(). Ownership: `buf` stays the caller's.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_read_part(
+    socket: c_int,
+    buf: *mut c_void,
+    cap: usize,
+    part: *mut ws_part,
+    timeout_ms: c_int,
+) -> c_int {
+    guard::call(|| {
+        if part.is_null() {
+            return Err(Error::arg("part must not be NULL"));
+        }
+        if buf.is_null() && cap > 0 {
+            return Err(Error::arg(format!("buf is NULL but cap is {cap}")));
+        }
+        if cap > isize::MAX as usize {
+            return Err(Error::arg(format!("cap {cap} is too large")));
+        }
+        let out: &mut [u8] = if cap == 0 {
+            &mut []
+        } else {
+            // SAFETY: the caller guarantees `cap` writable bytes at `buf`.
+            unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
+        };
+        match read_next(socket, deadline(timeout_ms), Want::Part(out))? {
+            Got::Closed => Ok(WS_CLOSED),
+            Got::Part(p) => {
+                // SAFETY: part checked non-NULL; the caller provides a ws_part.
+                unsafe {
+                    part.write(ws_part {
+                        r#type: kind_to_c(p.kind),
+                        last: p.last as c_int,
+                        offset: p.offset,
+                        len: p.len,
+                    })
+                };
+                Ok(WS_OK)
+            }
+            _ => Err(Error::new(Code::Internal, "internal error: a whole message for a piece")),
+        }
     })
 }

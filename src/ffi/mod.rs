@@ -53,6 +53,10 @@ pub const WS_BINARY: c_int = 2;
 /// the queued messages and so takes them along.)
 pub const WS_MORE: c_int = 0x100;
 
+/// ws_write_part flag, OR-ed into `flags`: more pieces of this message
+/// follow (without it, the piece ends the message).
+pub const WS_CONT: c_int = 0x200;
+
 /// Largest reason accepted by ws_close(), in bytes (a control frame carries at
 /// most 125 bytes: 2 for the code, 123 for the reason).
 pub const WS_MAX_CLOSE_REASON: c_int = 123;
@@ -133,6 +137,12 @@ pub const WS_E_HEALTH_CHECK: c_int = 24;
 /// The socket is not connected: still connecting (ws_open_async), waiting to
 /// reconnect, or its connection attempt failed.
 pub const WS_E_NOT_OPEN: c_int = 25;
+/// A message is half sent or half read in pieces: ws_write() while a
+/// ws_write_part() message is unfinished (finish it with a piece without
+/// WS_CONT), or ws_read()/ws_read_into() while a message is being read with
+/// ws_read_part() (read the rest of it with ws_read_part()). Nothing was
+/// sent or taken.
+pub const WS_E_MESSAGE_UNFINISHED: c_int = 31;
 
 // ---- events (ws_next_event, callbacks) --------------------------------------------
 
@@ -158,6 +168,12 @@ pub const WS_EV_CLOSE: c_int = 5;
 /// An automatic reconnect is scheduled: `code` is the attempt number (1, 2,
 /// ...), `delay_ms` the backoff before it.
 pub const WS_EV_RECONNECTING: c_int = 6;
+/// A piece of a message (sockets with "streamReceive" and a "queue"):
+/// `msg_type` WS_TEXT or WS_BINARY, `data`/`len` the piece (text pieces are
+/// valid UTF-8 each: a code point split by the network waits for its rest),
+/// `code` 1 when the piece ends the message else 0, `rtt_us` the piece's
+/// offset in its message in bytes.
+pub const WS_EV_MESSAGE_PART: c_int = 7;
 
 /// ws_state(): connecting (ws_open_async, reconnect pending).
 pub const WS_STATE_CONNECTING: c_int = 1;
@@ -214,6 +230,21 @@ pub struct ws_event {
 /// A function called with each event of a queue (ws_queue_set_callback).
 #[allow(non_camel_case_types)]
 pub type ws_callback = Option<extern "C" fn(event: *const ws_event, user: *mut c_void)>;
+
+/// One piece of a message (ws_read_part()).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct ws_part {
+    /// WS_TEXT or WS_BINARY (the message's type, on every piece).
+    pub r#type: c_int,
+    /// 1 when this piece ends the message, else 0.
+    pub last: c_int,
+    /// Bytes of the message before this piece.
+    pub offset: u64,
+    /// Bytes copied into the buffer (0 is possible, e.g. the end of a
+    /// message whose bytes all came in earlier pieces).
+    pub len: usize,
+}
 
 /// Connection state and statistics (ws_get_info()).
 #[repr(C)]

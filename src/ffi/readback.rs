@@ -56,6 +56,7 @@ pub extern "C" fn ws_error_name(code: c_int) -> *const c_char {
         WS_E_PENDING => c"WS_E_PENDING",
         WS_E_HEALTH_CHECK => c"WS_E_HEALTH_CHECK",
         WS_E_NOT_OPEN => c"WS_E_NOT_OPEN",
+        WS_E_MESSAGE_UNFINISHED => c"WS_E_MESSAGE_UNFINISHED",
         _ => c"WS_E_UNKNOWN",
     };
     s.as_ptr()
