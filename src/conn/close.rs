@@ -126,8 +126,13 @@ impl Conn {
         if !self.tls && sys::set_rcvtimeo(self.fd, deadline.saturating_duration_since(now)).is_ok() {
             rx.rcvtimeo = Some(RcvTimeo { deadline, armed: now });
         }
-        while let Ok(Some(_)) = self.next_message(&mut rx, Some(deadline)) {
-            rx.reader.consume_message();
+        // late messages are dropped; a flood of them cannot hold the close
+        // past its deadline
+        while Instant::now() < deadline {
+            match self.next_message(&mut rx, Some(deadline)) {
+                Ok(Some(_)) => rx.reader.consume_message(),
+                _ => break,
+            }
         }
         let eof = self.st.lock().tcp_done || self.drain_to_eof(&mut rx, deadline);
         if !eof {
