@@ -203,7 +203,8 @@ fn a_callback_can_detach_itself_without_deadlock() {
     let q = queue_create();
     QUEUE.store(q as usize, Ordering::SeqCst);
     let s = open_ok(&echo.url(), Some(&format!(r#"{{"queue":{q}}}"#)));
-    let n = Box::leak(Box::new(AtomicUsize::new(0)));
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = &N;
     let (tx, detached) = mpsc::channel();
     *DETACHED.lock().unwrap() = Some(tx);
     assert_eq!(ws_queue_set_callback(q, Some(detach_self_cb), n as *const AtomicUsize as *mut c_void), WS_OK);
@@ -329,7 +330,8 @@ fn auto_reconnect_delivers_everything_in_order_to_a_callback() {
     let _w = watchdog("auto_reconnect_delivers_everything_in_order_to_a_callback", secs(30));
     let srv = two_lives();
     let q = queue_create();
-    let log: &'static Log = Box::leak(Box::new(Log(Mutex::new(Vec::new()))));
+    static LOG: Log = Log(Mutex::new(Vec::new()));
+    let log: &'static Log = &LOG;
     assert_eq!(ws_queue_set_callback(q, Some(log_cb), log as *const Log as *mut c_void), WS_OK);
     let s = open_ok(&srv.url("/"), Some(&format!(r#"{{"queue":{q},{AUTO}}}"#)));
     wait_until(secs(10), "the second life arrived", || {

@@ -126,8 +126,13 @@ impl Conn {
         if !self.tls && sys::set_rcvtimeo(self.fd, deadline.saturating_duration_since(now)).is_ok() {
             rx.rcvtimeo = Some(RcvTimeo { deadline, armed: now });
         }
-        while let Ok(Parsed::Message(_) | Parsed::Piece(_)) = self.next_message(&mut rx, Some(deadline)) {
-            rx.reader.discard_piece();
+        // late messages are dropped; a flood of them cannot hold the close
+        // past its deadline
+        while Instant::now() < deadline {
+            match self.next_message(&mut rx, Some(deadline)) {
+                Ok(Parsed::Message(_) | Parsed::Piece(_)) => rx.reader.discard_piece(),
+                _ => break,
+            }
         }
         let eof = self.st.lock().tcp_done || self.drain_to_eof(&mut rx, deadline);
         if !eof {
