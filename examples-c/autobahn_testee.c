@@ -15,6 +15,10 @@
  *   AUTOBAHN_AGENT  agent name in the reports (default "wsclient"); it goes
  *                   into the query string unencoded, so keep it to
  *                   [A-Za-z0-9._-]
+ *   AUTOBAHN_PARTS  when set (e.g. to 1): open every case with
+ *                   "streamReceive" and echo each message piece by piece
+ *                   (ws_read_part into a 4 KiB buffer, ws_write_part), never
+ *                   holding a message whole; the score must be the same
  *
  * A failing case is not a failure of this program: many cases send invalid
  * frames on purpose, and the library's answer (an error from ws_read, a close
@@ -33,6 +37,7 @@
 /* The 9.* cases send messages of up to 16 MiB; allow 64 MiB (also the
  * library's default, spelled out here because the test depends on it). */
 static const char *const OPTIONS = "{\"maxMessageSize\": 67108864}";
+static const char *const PARTS_OPTIONS = "{\"maxMessageSize\": 67108864, \"streamReceive\": true}";
 
 /* A safety net: no case waits longer than this for its next message. The
  * server drives every case to a close within seconds. */
@@ -90,8 +95,35 @@ static void serve(int sock, const char *what, int echo, char *first_text, size_t
         print_error(what);
 }
 
+/*
+ * The same as serve() with echo, piece by piece: each piece read with
+ * ws_read_part() goes back at once with ws_write_part() (the message's type
+ * on its first piece, WS_CONT on all but its last).
+ */
+static void serve_parts(int sock, const char *what)
+{
+    unsigned char buf[4096];
+    for (;;) {
+        ws_part part;
+        int rc = ws_read_part(sock, buf, sizeof buf, &part, READ_TIMEOUT_MS);
+        if (rc == WS_CLOSED)
+            break;
+        if (rc != WS_OK) {
+            print_error(what);
+            break;
+        }
+        int flags = (part.offset == 0 ? part.type : 0) | (part.last ? 0 : WS_CONT);
+        if (ws_write_part(sock, buf, part.len, flags) != WS_OK)
+            print_error(what);
+    }
+    if (ws_close(sock, 0, NULL) != WS_OK)
+        print_error(what);
+}
+
 int main(void)
 {
+    const char *parts_env = getenv("AUTOBAHN_PARTS");
+    int parts = parts_env != NULL && *parts_env != '\0' && strcmp(parts_env, "0") != 0;
     const char *base = getenv("AUTOBAHN_URL");
     const char *agent = getenv("AUTOBAHN_AGENT");
     char url[2048];
@@ -136,13 +168,16 @@ int main(void)
         char what[32];
         snprintf(what, sizeof what, "case %ld", i);
         snprintf(url, sizeof url, "%.*s/runCase?case=%ld&agent=%s", base_len, base, i, agent);
-        sock = ws_open(url, OPTIONS);
+        sock = ws_open(url, parts ? PARTS_OPTIONS : OPTIONS);
         if (sock < 0) {
             print_error(what);
             failures++;
             continue;
         }
-        serve(sock, what, 1, NULL, 0);
+        if (parts)
+            serve_parts(sock, what);
+        else
+            serve(sock, what, 1, NULL, 0);
     }
 
     /* 3. Ask the server to write the reports; it closes when done. */

@@ -56,6 +56,9 @@ step python env WSCLIENT_LIBRARY="$ROOT/$REL/libwsclient.so" WSCLIENT_ECHO_SERVE
   bash bindings/python/run-tests.sh
 step interop bash tests/interop/run.sh "$BUILD/wsclient-interop-client"
 step autobahn env WSCLIENT_SHARED_DIR="$SHARED" bash scripts/autobahn.sh "$BUILD/wsclient-autobahn"
+# the same cases with every message read and echoed in pieces (ws_read_part,
+# ws_write_part on a "streamReceive" socket): the score must be the same
+step autobahn-parts env AUTOBAHN_PARTS=1 WSCLIENT_SHARED_DIR="$SHARED" bash scripts/autobahn.sh "$BUILD/wsclient-autobahn"
 step bench env BENCH_SKIP_SETUP=1 "$SHARED/bench/run.sh" --selftest --clients wsclient,wsclient-busypoll \
   --add-client "wsclient=$ROOT/$BUILD/wsclient-bench" --add-client "wsclient-busypoll=$ROOT/$BUILD/wsclient-bench --options {\"busyPoll\":50}"
 
