@@ -178,7 +178,7 @@
 // WS_CONT), or ws_read()/ws_read_into() while a message is being read with
 // ws_read_part() (read the rest of it with ws_read_part()). Nothing was
 // sent or taken.
-#define WS_E_MESSAGE_UNFINISHED 31
+#define WS_E_MESSAGE_UNFINISHED 26
 
 // The connection is open (after ws_open, ws_open_async or a reconnect);
 // `code` is the HTTP status (101).

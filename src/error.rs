@@ -39,7 +39,7 @@ pub enum Code {
     Pending = 23,
     HealthCheck = 24,
     NotOpen = 25,
-    MessageUnfinished = 31,
+    MessageUnfinished = 26,
 }
 
 /// An error as the C caller sees it: a code, a message naming the stage and

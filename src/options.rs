@@ -435,7 +435,7 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
     crate::tls::finish(&o.tls).map_err(opt_err)?;
     if o.max_message_size < MIN_MAX_MESSAGE_SIZE as usize && !o.stream_receive {
         return Err(opt_err(format!(
-            "\"maxMessageSize\" must be {MIN_MAX_MESSAGE_SIZE}..{MAX_MAX_MESSAGE_SIZE} bytes (0, no limit, only with \"streamReceive\": true), got 0"
+            "\"maxMessageSize\" must be an integer number of bytes from {MIN_MAX_MESSAGE_SIZE} to {MAX_MAX_MESSAGE_SIZE} (2 GiB), or 0 (no limit) with \"streamReceive\": true, got 0"
         )));
     }
     Ok(o)
@@ -729,7 +729,10 @@ mod tests {
             (r#"{"headers":{"a":"1","A":"2"}}"#, "twice"),
             (r#"{"subprotocols":["a b"]}"#, "not a valid protocol name"),
             (r#"{"maxMessageSize":-1}"#, "maxMessageSize"),
-            (r#"{"maxMessageSize":0}"#, "from 1 to 2147483648 (2 GiB), got 0"),
+            (
+                r#"{"maxMessageSize":0}"#,
+                "from 1 to 2147483648 (2 GiB), or 0 (no limit) with \"streamReceive\": true, got 0",
+            ),
             (r#"{"maxMessageSize":35184372088832}"#, "from 1 to 2147483648 (2 GiB), got 35184372088832"),
             (r#"{"timeout":1,"timeout":2}"#, "duplicate key \"timeout\""),
             (r#"{"headers":{"A":"1","A":"2"}}"#, "duplicate key \"A\" in \"headers\""),

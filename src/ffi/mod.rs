@@ -142,7 +142,7 @@ pub const WS_E_NOT_OPEN: c_int = 25;
 /// WS_CONT), or ws_read()/ws_read_into() while a message is being read with
 /// ws_read_part() (read the rest of it with ws_read_part()). Nothing was
 /// sent or taken.
-pub const WS_E_MESSAGE_UNFINISHED: c_int = 31;
+pub const WS_E_MESSAGE_UNFINISHED: c_int = 26;
 
 // ---- events (ws_next_event, callbacks) --------------------------------------------
 
