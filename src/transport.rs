@@ -30,6 +30,15 @@ impl Transport {
         matches!(self, Transport::Tls(_))
     }
 
+    /// Bytes received and decrypted but not yet read (TLS), which neither
+    /// epoll nor the parser can see.
+    pub fn buffered(&self) -> usize {
+        match self {
+            Transport::Plain(_) => 0,
+            Transport::Tls(s) => crate::tls::pending(s),
+        }
+    }
+
     /// One read attempt that does not block: WouldBlock when nothing is there.
     pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {

@@ -66,6 +66,12 @@ impl Conn {
         }
         let mut budget = READ_BUDGET;
         loop {
+            if self.queue.is_none() && rx.item_bytes > PENDING_MAX {
+                // the program is far behind: read no more ahead for it (TCP
+                // pushes back); keepalive must not take that for silence
+                self.last_rx_us.store(sys::now_us(), Ordering::Relaxed);
+                return Rearm::After(Duration::from_millis(50));
+            }
             if self.queue.as_ref().is_some_and(|q| q.is_full()) {
                 // the host (or its callback) is behind: TCP pushes back;
                 // keepalive must not mistake that for a silent server
@@ -97,7 +103,9 @@ impl Conn {
                 Parsed::More => {}
             }
             if budget == 0 {
-                return Rearm::Now;
+                // more may wait where epoll cannot see it (inside the TLS
+                // library): serve again at once rather than wait for readiness
+                return Rearm::Retry(Duration::ZERO);
             }
             match self.read_nb(rx.reader.read_target()) {
                 Ok(0) => self.on_eof(rx),
@@ -162,6 +170,7 @@ impl Conn {
     /// upgrade response), which epoll cannot report.
     pub fn has_buffered_input(&self) -> bool {
         self.rx.try_lock().is_none_or(|rx| rx.conn == self.token && rx.has_input())
+            || self.tx.try_lock().is_none_or(|tx| tx.t.buffered() > 0)
     }
 
     /// Frees buffers grown by large messages (idle sockets, memory per socket).

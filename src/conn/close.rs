@@ -126,8 +126,10 @@ impl Conn {
         if !self.tls && sys::set_rcvtimeo(self.fd, deadline.saturating_duration_since(now)).is_ok() {
             rx.rcvtimeo = Some(RcvTimeo { deadline, armed: now });
         }
-        // late messages are dropped; a flood of them cannot hold the close
-        // past its deadline
+        // a message kept by a too-small ws_read_into stays readable (this
+        // may be ws_reconnect's close: the number lives on); late messages
+        // are dropped; a flood of them cannot hold the close past its deadline
+        rx.keep_ready_message();
         while Instant::now() < deadline {
             match self.next_message(&mut rx, Some(deadline)) {
                 Ok(Parsed::Message(_) | Parsed::Piece(_)) => rx.reader.discard_piece(),

@@ -172,7 +172,7 @@ impl Rx {
 
     /// Moves a complete message still in the parser (kept by a too-small
     /// ws_read_into) to the read-ahead list.
-    fn keep_ready_message(&mut self) {
+    pub(super) fn keep_ready_message(&mut self) {
         if let Some((kind, _)) = self.reader.message() {
             let mut buf = Vec::new();
             let n = self.reader.swap_message(&mut buf);

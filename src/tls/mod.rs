@@ -37,7 +37,7 @@ mod backend;
 
 use crate::error::{Code, Error, Result};
 use crate::options::{Options, Target};
-pub use backend::Stream;
+pub use backend::{pending, Stream};
 use config::{Crls, Ignore, Ocsp, TlsVersion};
 use identity::ClientIdentity;
 use once_cell::sync::OnceCell;

@@ -28,6 +28,11 @@ use std::time::{Duration, Instant};
 
 pub type Stream = TlsStream<TcpStream>;
 
+/// Decrypted bytes the TLS library holds that the kernel no longer reports.
+pub fn pending(s: &Stream) -> usize {
+    s.buffered_read_size().unwrap_or(0)
+}
+
 /// What `TlsOptions` caches: the connector built from its settings (the
 /// verification switches included).
 pub type Ctx = TlsConnector;

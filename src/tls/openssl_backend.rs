@@ -44,6 +44,12 @@ use std::time::Instant;
 
 pub type Stream = SslStream<TcpStream>;
 
+/// Decrypted bytes OpenSSL holds that the kernel no longer reports (a
+/// record read whole for a shorter read).
+pub fn pending(s: &Stream) -> usize {
+    s.ssl().pending()
+}
+
 /// What `TlsOptions` caches: the context built from its settings.
 pub type Ctx = SslContext;
 
