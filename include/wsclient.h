@@ -41,6 +41,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// A message longer than this is compressed and queued in pieces (one frame
+// each), so that sendBufferLimit and sendTimeout hold while it is sent.
+#define PIECE (256 * 1024)
+
+// Defaults of `"compression": true`.
+#define DEFAULT_LEVEL 6
+
+#define DEFAULT_MEM_LEVEL 5
+
+// Size of a zlib-rs decompressor (measured: 47552 bytes on x86_64 for
+// every window size).
+#define INFLATE_STATE 47552
+
 // Success (ws_write, ws_read, ws_flush, ws_close).
 #define WS_OK 0
 
@@ -179,6 +192,12 @@
 // ws_read_part() (read the rest of it with ws_read_part()). Nothing was
 // sent or taken.
 #define WS_E_MESSAGE_UNFINISHED 26
+
+// permessage-deflate failed: the server sent corrupt compressed data or a
+// stream that needs a larger window than agreed (closed with 1007), a
+// compressed message (RSV1) although compression was not negotiated, or
+// RSV1 on a continuation or control frame (closed with 1002).
+#define WS_E_COMPRESSION 27
 
 // The connection is open (after ws_open, ws_open_async or a reconnect);
 // `code` is the HTTP status (101).
@@ -322,6 +341,24 @@ typedef struct ws_info {
   int64_t messages_received;
   int64_t bytes_sent;
   int64_t bytes_received;
+  // Data frame payload bytes sent and received on the wire, i.e. after
+  // compression; without compression they equal bytes_sent and
+  // bytes_received (bytes_sent / wire_bytes_sent is the compression
+  // ratio).
+  int64_t wire_bytes_sent;
+  int64_t wire_bytes_received;
+  // 1 when permessage-deflate is in effect on the current connection
+  // (the "compression" option offered it and the server accepted).
+  int compression;
+  // The agreed permessage-deflate parameters (0 when compression is off):
+  // the LZ77 window of our compressor (client_max_window_bits) and of the
+  // server's (server_max_window_bits), 8..15, and 1 when that side
+  // starts every message without context (client_no_context_takeover,
+  // server_no_context_takeover).
+  int client_max_window_bits;
+  int server_max_window_bits;
+  int client_no_context_takeover;
+  int server_no_context_takeover;
 } ws_info;
 
 // What a wss:// connection negotiated and the server's certificate
@@ -348,6 +385,10 @@ typedef struct ws_tls_info {
   // certificate passed verification as it is (or was pinned).
   char ignored_errors[256];
 } ws_tls_info;
+
+// The four bytes a sync flush ends with, removed from and re-appended to
+// every compressed message (RFC 7692 section 7.2.1 and 7.2.2).
+#define TAIL { 0, 0, 255, 255, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -970,8 +1011,13 @@ int ws_state(int socket);
 // reasons sent and received, whether the closing handshake completed) and
 // statistics (pings, round-trip time, messages, bytes, reconnects).
 //
+// With permessage-deflate (the "compression" option): the agreed
+// parameters and the payload bytes on the wire (compressed), so that
+// bytes_sent / wire_bytes_sent is the compression ratio.
+//
 // `size` must be `sizeof(ws_info)` as the caller was compiled with; the
-// library writes at most that many bytes (later versions only append fields).
+// library writes at most that many bytes (later versions only append fields:
+// a program compiled with an older, shorter ws_info gets its fields).
 // Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT
 // (info NULL or size too small for the fields of this version's first
 // release). Does not block. Threads: any thread.

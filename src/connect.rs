@@ -160,7 +160,7 @@ fn upgrade(mut t: Transport, target: &Target, opts: &Options, deadline: Option<I
         })?;
         if n == 0 {
             // what arrived may still say why (a TLS alert: "use wss://")
-            handshake::parse_response(&buf[..len], &key, &offered, &peer)?;
+            handshake::parse_response(&buf[..len], &key, &offered, opts.compression.as_ref(), &peer)?;
             let hint = if len == 0 && target.scheme == Scheme::Ws { TLS_HINT } else { "" };
             return Err(Error::new(
                 Code::Handshake,
@@ -173,7 +173,9 @@ fn upgrade(mut t: Transport, target: &Target, opts: &Options, deadline: Option<I
         len += n;
         let line_end = buf[len - n..len].contains(&b'\n');
         if first || line_end || len < 16 || len == handshake::MAX_RESPONSE_HEAD {
-            if let Some((head, upgrade)) = handshake::parse_response(&buf[..len], &key, &offered, &peer)? {
+            if let Some((head, upgrade)) =
+                handshake::parse_response(&buf[..len], &key, &offered, opts.compression.as_ref(), &peer)?
+            {
                 let leftover = buf[head..len].to_vec();
                 return Ok(Opened { transport: t, leftover, upgrade });
             }

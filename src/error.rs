@@ -40,6 +40,7 @@ pub enum Code {
     HealthCheck = 24,
     NotOpen = 25,
     MessageUnfinished = 26,
+    Compression = 27,
 }
 
 /// An error as the C caller sees it: a code, a message naming the stage and

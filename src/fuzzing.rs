@@ -184,13 +184,15 @@ pub fn upgrade_response(data: &[u8]) {
         1 => vec!["chat".into()],
         _ => vec!["chat".into(), "v2.proto".into()],
     };
+    // half of the inputs are read as answers to a permessage-deflate offer
+    let compression = (data[0] & 4 != 0).then(crate::deflate::Config::default);
     let mut buf = data[1..].to_vec();
     let accept = tungstenite::handshake::derive_accept_key(KEY.as_bytes());
     while let Some(p) = buf.windows(8).position(|w| w == b"{ACCEPT}") {
         buf.splice(p..p + 8, accept.bytes());
     }
     let buf = &buf[..buf.len().min(MAX_RESPONSE_HEAD)];
-    match handshake::parse_response(buf, KEY, &offered, "fuzz:1") {
+    match handshake::parse_response(buf, KEY, &offered, compression.as_ref(), "fuzz:1") {
         Ok(None) => assert!(buf.len() < MAX_RESPONSE_HEAD),
         Ok(Some((n, up))) => {
             assert!(n <= buf.len());
@@ -204,7 +206,8 @@ pub fn upgrade_response(data: &[u8]) {
                 assert!(up.header(name).is_some());
             }
             // the head alone parses the same
-            let (n2, up2) = handshake::parse_response(&buf[..n], KEY, &offered, "fuzz:1").unwrap().unwrap();
+            let (n2, up2) =
+                handshake::parse_response(&buf[..n], KEY, &offered, compression.as_ref(), "fuzz:1").unwrap().unwrap();
             assert_eq!((n2, up2.headers), (n, up.headers));
         }
         Err(e) => {

@@ -24,6 +24,8 @@ pub struct Upgrade {
     /// wss://: what TLS negotiated and the server's certificate (filled in
     /// by `connect` after the upgrade).
     pub tls: Option<crate::tls::TlsSummary>,
+    /// permessage-deflate as agreed, when offered and accepted.
+    pub deflate: Option<crate::deflate::Agreed>,
 }
 
 impl Upgrade {
@@ -94,6 +96,11 @@ pub fn build_request(target: &Target, opts: &Options, key: &str) -> Vec<u8> {
             r.push_str("\r\n");
         }
     }
+    if let Some(c) = &opts.compression {
+        r.push_str("Sec-WebSocket-Extensions: ");
+        r.push_str(&crate::deflate::offer(c));
+        r.push_str("\r\n");
+    }
     if !has("user-agent") {
         r.push_str("User-Agent: ");
         r.push_str(USER_AGENT);
@@ -121,8 +128,16 @@ fn hs_err(code: Code, peer: &str, why: impl std::fmt::Display) -> Error {
 /// HTTP/1.1: RFC 6455 section 4.1 requires an HTTP/1.1 101 and HTTP/1.0 has no
 /// protocol upgrade, so an HTTP/1.0 101 fails; another HTTP/1.0 status is
 /// still reported as the rejection it is. An error after a complete head
-/// carries its status and header lines ([`Error::http`]).
-pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> Result<Option<(usize, Upgrade)>> {
+/// carries its status and header lines ([`Error::http`]). `compression`:
+/// what we offered of permessage-deflate (None: no extension offered, so an
+/// answer naming one fails).
+pub fn parse_response(
+    buf: &[u8],
+    key: &str,
+    offered: &[String],
+    compression: Option<&crate::deflate::Config>,
+    peer: &str,
+) -> Result<Option<(usize, Upgrade)>> {
     if buf.len() >= 2 && matches!(buf[0], 0x15 | 0x16) && buf[1] == 0x03 {
         // a TLS record (alert or handshake, version 3.x) where HTTP belongs
         return Err(hs_err(
@@ -175,7 +190,7 @@ pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> 
         .iter()
         .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string()))
         .collect();
-    let mut up = Upgrade { status, reason, headers: hdrs, subprotocol: None, tls: None };
+    let mut up = Upgrade { status, reason, headers: hdrs, subprotocol: None, tls: None, deflate: None };
     let fail = |up: &Upgrade, code: Code, why: String| -> Error {
         hs_err(code, peer, why).with_http(up.status, up.raw_headers())
     };
@@ -222,11 +237,27 @@ pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> 
     }
     if let Some(ext) = up.header("sec-websocket-extensions") {
         if !ext.trim().is_empty() {
-            return Err(fail(
-                &up,
-                Code::Handshake,
-                format!("server selected extension \"{ext}\" that was not offered"),
-            ));
+            let Some(c) = compression else {
+                return Err(fail(
+                    &up,
+                    Code::Handshake,
+                    format!("server selected extension \"{ext}\" that was not offered"),
+                ));
+            };
+            match crate::deflate::negotiate(c, &ext) {
+                Ok(a) => up.deflate = Some(a),
+                Err(why) => {
+                    let shown: String = ext.chars().take(200).collect();
+                    return Err(fail(
+                        &up,
+                        Code::Handshake,
+                        format!(
+                            "bad permessage-deflate answer \"{shown}\" (offered \"{}\"): {why}",
+                            crate::deflate::offer(c)
+                        ),
+                    ));
+                }
+            }
         }
     }
     if let Some(p) = up.header("sec-websocket-protocol") {
@@ -308,12 +339,13 @@ mod tests {
 
     #[test]
     fn responses() {
-        let ok = parse_response(resp("").as_bytes(), KEY, &[], "p").unwrap().unwrap();
+        let ok = parse_response(resp("").as_bytes(), KEY, &[], None, "p").unwrap().unwrap();
         assert_eq!(ok.1.status, 101);
-        assert!(parse_response(&resp("").as_bytes()[..20], KEY, &[], "p").unwrap().is_none());
+        assert!(parse_response(&resp("").as_bytes()[..20], KEY, &[], None, "p").unwrap().is_none());
         let offered = vec!["chat".to_string()];
-        let up =
-            parse_response(resp("Sec-WebSocket-Protocol: chat\r\n").as_bytes(), KEY, &offered, "p").unwrap().unwrap();
+        let up = parse_response(resp("Sec-WebSocket-Protocol: chat\r\n").as_bytes(), KEY, &offered, None, "p")
+            .unwrap()
+            .unwrap();
         assert_eq!(up.1.subprotocol.as_deref(), Some("chat"));
         for (r, code) in [
             (resp("Sec-WebSocket-Protocol: other\r\n"), Code::Handshake),
@@ -323,27 +355,66 @@ mod tests {
             ("HTTP/1.1 401 Unauthorized\r\n\r\n".to_string(), Code::UpgradeRejected),
             ("garbage\r\n\r\n".to_string(), Code::Handshake),
         ] {
-            let e = parse_response(r.as_bytes(), KEY, &offered, "p").unwrap_err();
+            let e = parse_response(r.as_bytes(), KEY, &offered, None, "p").unwrap_err();
             assert_eq!(e.code, code, "{r}: {}", e.msg);
         }
         // fuzz/seeds/upgrade_response/crash-status-000: not a status
-        let e = parse_response(b"HTTP/1.1 000 Bad Request\r\n\r\n", KEY, &[], "p").unwrap_err();
+        let e = parse_response(b"HTTP/1.1 000 Bad Request\r\n\r\n", KEY, &[], None, "p").unwrap_err();
         assert_eq!((e.code, e.msg.as_str()), (Code::Handshake, "upgrade with p: malformed HTTP response (status 000)"));
         assert!(e.http.is_none());
-        let e = parse_response(b"HTTP/1.1 404 \r\n\r\n", KEY, &[], "127.0.0.1:1").unwrap_err();
+        let e = parse_response(b"HTTP/1.1 404 \r\n\r\n", KEY, &[], None, "127.0.0.1:1").unwrap_err();
         assert_eq!(e.msg, "upgrade rejected by 127.0.0.1:1: HTTP 404 Not Found");
         let r =
             b"HTTP/1.1 400 Bad Request\r\n\r\n<html>\r\n<head><title>400 No required SSL certificate was sent</title>";
-        let e = parse_response(r, KEY, &[], "p").unwrap_err();
+        let e = parse_response(r, KEY, &[], None, "p").unwrap_err();
         assert_eq!(e.msg, "upgrade rejected by p: HTTP 400 Bad Request (\"400 No required SSL certificate was sent\")");
         assert_eq!(e.http.as_deref().map(|h| h.status), Some(400));
+    }
+
+    #[test]
+    fn permessage_deflate_offer_and_answer() {
+        let t = parse_url("ws://h/").unwrap();
+        let o = parse_options(Some(r#"{"compression":{"serverMaxWindowBits":10}}"#)).unwrap();
+        let r = String::from_utf8(build_request(&t, &o, KEY)).unwrap();
+        assert!(
+            r.contains(
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits; server_max_window_bits=10\r\n"
+            ),
+            "{r}"
+        );
+        let none = String::from_utf8(build_request(&t, &parse_options(None).unwrap(), KEY)).unwrap();
+        assert!(!none.to_ascii_lowercase().contains("extensions"), "{none}");
+        let c = o.compression.as_ref();
+        let ok = resp(
+            "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=9; client_max_window_bits=11\r\n",
+        );
+        let (_, up) = parse_response(ok.as_bytes(), KEY, &[], c, "p").unwrap().unwrap();
+        let a = up.deflate.unwrap();
+        assert_eq!((a.client_max_window_bits, a.server_max_window_bits), (11, 9));
+        // declined: no header, no compression
+        let (_, up) = parse_response(resp("").as_bytes(), KEY, &[], c, "p").unwrap().unwrap();
+        assert!(up.deflate.is_none());
+        // an answer that breaks the rules fails the handshake, naming why
+        let bad = resp("Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=11\r\n");
+        let e = parse_response(bad.as_bytes(), KEY, &[], c, "p").unwrap_err();
+        assert_eq!(e.code, Code::Handshake);
+        assert!(
+            e.msg.contains("bad permessage-deflate answer") && e.msg.contains("larger than the 10 offered"),
+            "{}",
+            e.msg
+        );
+        assert_eq!(e.http.as_deref().map(|h| h.status), Some(101));
+        // split over two header lines, it is two extensions
+        let two =
+            resp("Sec-WebSocket-Extensions: permessage-deflate\r\nSec-WebSocket-Extensions: permessage-deflate\r\n");
+        assert!(parse_response(two.as_bytes(), KEY, &[], c, "p").unwrap_err().msg.contains("2 extensions"));
     }
 
     #[test]
     fn repeated_headers_are_all_kept() {
         let r =
             resp("Set-Cookie: a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT\r\nX-A: 1\r\nSet-Cookie: b=2\r\nx-a: 2\r\n");
-        let (_, up) = parse_response(r.as_bytes(), KEY, &[], "p").unwrap().unwrap();
+        let (_, up) = parse_response(r.as_bytes(), KEY, &[], None, "p").unwrap().unwrap();
         assert_eq!(up.header("X-A").as_deref(), Some("1, 2"));
         assert_eq!(up.header("set-cookie").as_deref(), Some("a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT\nb=2"));
         assert_eq!(up.raw_headers().matches("Set-Cookie: ").count(), 2);
@@ -354,37 +425,37 @@ mod tests {
     fn line_ends_versions_and_tls() {
         // bare LF is accepted (RFC 9112 section 2.2), readback uses CRLF
         let lf = resp("").replace("\r\n", "\n");
-        let (n, up) = parse_response(lf.as_bytes(), KEY, &[], "p").unwrap().unwrap();
+        let (n, up) = parse_response(lf.as_bytes(), KEY, &[], None, "p").unwrap().unwrap();
         assert_eq!(n, lf.len());
         assert!(up.raw_headers().ends_with("\r\n") && !up.raw_headers().contains("\n\n"));
         // HTTP/1.0 101 is refused; HTTP/1.0 403 is the rejection it is
-        let e = parse_response(resp("").replace("HTTP/1.1", "HTTP/1.0").as_bytes(), KEY, &[], "p").unwrap_err();
+        let e = parse_response(resp("").replace("HTTP/1.1", "HTTP/1.0").as_bytes(), KEY, &[], None, "p").unwrap_err();
         assert_eq!(e.code, Code::Handshake);
         assert!(e.msg.contains("HTTP/1.0 101") && e.msg.contains("needs HTTP/1.1"), "{}", e.msg);
         assert_eq!(e.http.as_deref().map(|h| h.status), Some(101));
-        let e = parse_response(b"HTTP/1.0 403 Forbidden\r\n\r\n", KEY, &[], "p").unwrap_err();
+        let e = parse_response(b"HTTP/1.0 403 Forbidden\r\n\r\n", KEY, &[], None, "p").unwrap_err();
         assert_eq!((e.code, e.msg.as_str()), (Code::UpgradeRejected, "upgrade rejected by p: HTTP/1.0 403 Forbidden"));
         // a TLS alert / handshake record, even as its first two bytes
         for rec in [&[0x15u8, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46][..], &[0x16, 0x03], &[0x15, 0x03, 0x03]] {
-            let e = parse_response(rec, KEY, &[], "p").unwrap_err();
+            let e = parse_response(rec, KEY, &[], None, "p").unwrap_err();
             assert!(e.msg.contains("the server speaks TLS: use wss://"), "{}", e.msg);
             assert!(e.http.is_none());
         }
-        assert!(parse_response(&[0x16], KEY, &[], "p").unwrap().is_none());
-        assert!(parse_response(&[0x16, 0x04], KEY, &[], "p").unwrap_err().msg.contains("malformed"));
+        assert!(parse_response(&[0x16], KEY, &[], None, "p").unwrap().is_none());
+        assert!(parse_response(&[0x16, 0x04], KEY, &[], None, "p").unwrap_err().msg.contains("malformed"));
         // nginx's answer to plain HTTP on a TLS port
         let r = b"HTTP/1.1 400 Bad Request\r\n\r\n<html><head><title>400 The plain HTTP request was sent to HTTPS port</title>";
-        assert!(parse_response(r, KEY, &[], "p").unwrap_err().msg.ends_with("use wss://"));
+        assert!(parse_response(r, KEY, &[], None, "p").unwrap_err().msg.ends_with("use wss://"));
     }
 
     #[test]
     fn head_bounds() {
         let mut r = "HTTP/1.1 101 Switching Protocols\r\nX: ".to_string();
         r.push_str(&"a".repeat(MAX_RESPONSE_HEAD));
-        let e = parse_response(r.as_bytes(), KEY, &[], "p").unwrap_err();
+        let e = parse_response(r.as_bytes(), KEY, &[], None, "p").unwrap_err();
         assert!(e.msg.contains("larger than 65536 bytes"), "{}", e.msg);
         let many = (0..=MAX_RESPONSE_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect::<String>();
-        let e = parse_response(resp(&many).as_bytes(), KEY, &[], "p").unwrap_err();
+        let e = parse_response(resp(&many).as_bytes(), KEY, &[], None, "p").unwrap_err();
         assert!(e.msg.contains("more than 256 header lines"), "{}", e.msg);
     }
 

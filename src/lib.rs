@@ -9,6 +9,7 @@
 
 mod conn;
 mod connect;
+mod deflate;
 mod error;
 mod events;
 pub mod ffi;

@@ -250,6 +250,8 @@ pub struct Options {
     /// "streamReceive": messages are read in pieces as they arrive
     /// (ws_read_part), never held whole.
     pub stream_receive: bool,
+    /// "compression": permessage-deflate offered with these settings.
+    pub compression: Option<crate::deflate::Config>,
 }
 
 /// `"autoReconnect"` settings.
@@ -300,6 +302,7 @@ impl Default for Options {
             reconnect: None,
             busy_poll: Duration::ZERO,
             stream_receive: false,
+            compression: None,
         }
     }
 }
@@ -421,6 +424,7 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
                         ))
                     })?)
             }
+            "compression" => o.compression = crate::deflate::parse_option(v).map_err(opt_err)?,
             "tcpNoDelay" => {
                 o.tcp_nodelay = v
                     .as_bool()
@@ -743,6 +747,8 @@ mod tests {
             (r#"{"headers":{"Cookie":["a",1]}}"#, "must be strings"),
             (r#"{"headers":{"Cookie":["a","b\r\nX: y"]}}"#, "CR, LF"),
             (r#"{"headers":{"Host":["a","b"]}}"#, "only once"),
+            (r#"{"compression":{"level":12}}"#, "\"compression.level\" must be an integer from 0 to 9, got 12"),
+            (r#"{"compression":"yes"}"#, "\"compression\" must be true, false or an object"),
         ] {
             let e = parse_options(Some(bad)).unwrap_err();
             assert_eq!(e.code, Code::InvalidOptions);

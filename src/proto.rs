@@ -8,6 +8,7 @@
 //! are read straight into the message buffer.
 #![deny(unsafe_code)]
 
+use crate::deflate::{Inflater, TAIL};
 use crate::error::Code;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
@@ -29,6 +30,12 @@ pub struct ProtoError {
 
 fn violation(msg: impl Into<String>) -> ProtoError {
     ProtoError { code: Code::Protocol, close: 1002, msg: format!("protocol violation by the server: {}", msg.into()) }
+}
+
+/// A permessage-deflate failure: RSV1 where it must not be (1002) or data
+/// that does not inflate (1007, RFC 7692 section 8 via RFC 6455 7.4.1).
+fn compression_error(close: u16, msg: impl Into<String>) -> ProtoError {
+    ProtoError { code: Code::Compression, close, msg: format!("permessage-deflate: {}", msg.into()) }
 }
 
 /// What one parsing step produced.
@@ -71,6 +78,9 @@ const DIRECT_MIN: u64 = 8 * 1024;
 pub(crate) const GROW_CHUNK: usize = 256 * 1024;
 /// Size of the read buffer for headers, control frames and small messages.
 pub(crate) const READ_BUF: usize = 16 * 1024;
+/// Inflated bytes: the message buffer starts at this much and doubles, and
+/// never exceeds maxMessageSize + 1 (one byte over says "too big").
+const INFLATE_STEP: usize = 16 * 1024;
 
 /// The receiving half of a connection's protocol state.
 pub struct Reader {
@@ -106,6 +116,15 @@ pub struct Reader {
     /// Bytes of the current message already taken as pieces (`msg[0]` is
     /// at this offset in the message).
     taken: u64,
+    /// permessage-deflate, when negotiated: the decompressor.
+    inflate: Option<Box<Inflater>>,
+    /// The message being assembled is compressed (RSV1 on its first frame):
+    /// its payload goes through `inflate`, never straight into `msg`.
+    compressed: bool,
+    /// Bytes of the 4-byte tail still to be inflated after the last frame.
+    tail_left: u8,
+    /// The server ended its deflate stream (BFINAL) in this message.
+    deflate_ended: bool,
 }
 
 impl Reader {
@@ -128,7 +147,16 @@ impl Reader {
             max_message,
             stream: false,
             taken: 0,
+            inflate: None,
+            compressed: false,
+            tail_left: 0,
+            deflate_ended: false,
         }
+    }
+
+    /// permessage-deflate was negotiated: RSV1 marks compressed messages.
+    pub fn set_inflater(&mut self, inflate: Option<Box<Inflater>>) {
+        self.inflate = inflate;
     }
 
     /// A reader in stream mode (see `stream`); `max_message` 0: no limit.
@@ -248,7 +276,11 @@ impl Reader {
     /// the count read.
     pub fn read_target(&mut self) -> &mut [u8] {
         let room = if self.stream { PIECE_CAP.saturating_sub(self.msg_len) } else { usize::MAX };
-        if self.frame_remaining >= DIRECT_MIN && self.start == self.end && room >= DIRECT_MIN as usize {
+        if self.frame_remaining >= DIRECT_MIN
+            && self.start == self.end
+            && room >= DIRECT_MIN as usize
+            && !self.compressed
+        {
             // what the frame still announces, but never more than the message
             // so far (or one chunk) ahead of the bytes received (in stream
             // mode, never more than PIECE_CAP held)
@@ -303,12 +335,115 @@ impl Reader {
             self.start = 0;
             self.end = 0;
         }
+        if self.ready.is_none() && self.msg_kind.is_none() {
+            if let Some(z) = &mut self.inflate {
+                z.trim();
+            }
+        }
     }
 
     /// Bytes held by the buffers (capacity), for the fuzz targets' memory
     /// bound: it follows the bytes received, not the lengths announced.
     pub fn memory(&self) -> usize {
-        self.buf.capacity() + self.msg.capacity()
+        self.buf.capacity() + self.msg.capacity() + self.inflate.as_ref().map_or(0, |z| z.memory())
+    }
+
+    /// Room for inflated bytes in `msg` (grown by doubling, never past
+    /// maxMessageSize + 1, in stream mode never past PIECE_CAP). 0: stream
+    /// mode, the pieces held must be taken first.
+    fn inflate_room(&mut self) -> usize {
+        let total = if self.max_message > 0 {
+            (self.max_message as u64 + 1).saturating_sub(self.taken).min(usize::MAX as u64) as usize
+        } else {
+            usize::MAX
+        };
+        let cap = if self.stream { total.min(PIECE_CAP) } else { total };
+        if self.msg_len >= cap {
+            return 0;
+        }
+        if self.msg.len() <= self.msg_len {
+            let to = (self.msg_len * 2).max(INFLATE_STEP).min(cap);
+            self.msg.reserve_exact(to - self.msg.len());
+            self.msg.resize(to, 0);
+        }
+        self.msg.len().min(cap) - self.msg_len
+    }
+
+    /// Inflates the current compressed frame's payload (and after the
+    /// message's last frame, the tail RFC 7692 section 7.2.2 appends) in
+    /// bounded steps, checking maxMessageSize on the inflated bytes as they
+    /// come. Ok(true): this frame is done (the last one: the message is
+    /// complete); Ok(false): more bytes are needed, or in stream mode the
+    /// pieces held must be taken first.
+    fn inflate_frame(&mut self) -> Result<bool, ProtoError> {
+        enum Src {
+            Frame,
+            Tail,
+            Drain,
+        }
+        loop {
+            let room = self.inflate_room();
+            if room == 0 {
+                return Ok(false);
+            }
+            let (src, input): (Src, &[u8]) = if self.frame_remaining > 0 {
+                let take = self.frame_remaining.min((self.end - self.start) as u64) as usize;
+                if take == 0 {
+                    return Ok(false);
+                }
+                (Src::Frame, &self.buf[self.start..self.start + take])
+            } else if self.frame_fin && self.tail_left > 0 && !self.deflate_ended {
+                (Src::Tail, &TAIL[4 - self.tail_left as usize..])
+            } else if self.deflate_ended {
+                return Ok(true);
+            } else {
+                (Src::Drain, &[])
+            };
+            let z = self.inflate.as_mut().expect("compressed only when negotiated");
+            let out = &mut self.msg[self.msg_len..self.msg_len + room];
+            let step = z
+                .step(input, out)
+                .map_err(|why| compression_error(1007, format!("corrupt compressed data from the server ({why})")))?;
+            let left = input.len() - step.consumed;
+            match src {
+                Src::Frame => {
+                    self.start += step.consumed;
+                    self.frame_remaining -= step.consumed as u64;
+                }
+                Src::Tail => self.tail_left -= step.consumed as u8,
+                Src::Drain => {}
+            }
+            self.msg_len += step.produced;
+            if self.max_message > 0 && self.taken + self.msg_len as u64 > self.max_message as u64 {
+                return Err(ProtoError {
+                    code: Code::MessageTooBig,
+                    close: 1009,
+                    msg: format!(
+                        "message too big: more than {} bytes after decompression from the server, maxMessageSize is {}",
+                        self.max_message, self.max_message
+                    ),
+                });
+            }
+            self.check_utf8(false)?;
+            if step.ended {
+                // a final block (RFC 7692 section 7.2.3.3): nothing may follow
+                if matches!(src, Src::Frame) && (left > 0 || self.frame_remaining > 0) {
+                    return Err(compression_error(1007, "data after the final deflate block of a message"));
+                }
+                self.deflate_ended = true;
+                self.tail_left = 0;
+            }
+            if step.full {
+                continue; // the output filled: there may be more
+            }
+            match src {
+                Src::Frame | Src::Tail if left > 0 && !step.ended => {
+                    return Err(compression_error(1007, "corrupt compressed data from the server (no progress)"));
+                }
+                Src::Frame | Src::Tail => {}
+                Src::Drain => return Ok(true),
+            }
+        }
     }
 
     fn append(&mut self, from_buf: usize) {
@@ -377,6 +512,21 @@ impl Reader {
             return Ok(Some(Event::Message));
         }
         loop {
+            if self.frame_open && self.compressed {
+                if !self.inflate_frame()? {
+                    return Ok(if self.piece_waiting() { Some(Event::Piece) } else { None });
+                }
+                self.frame_open = false;
+                if self.frame_fin {
+                    if let Some(z) = &mut self.inflate {
+                        z.end_message();
+                    }
+                }
+                match self.finish_frame()? {
+                    Some(ev) => return Ok(Some(ev)),
+                    None => continue,
+                }
+            }
             if self.frame_open {
                 let mut take = (self.frame_remaining.min((self.end - self.start) as u64)) as usize;
                 if self.stream {
@@ -425,11 +575,20 @@ impl Reader {
                 }
             };
             let fin = b0 & 0x80 != 0;
-            if b0 & 0x70 != 0 {
-                return Err(violation(format!(
-                    "reserved bits {:#x} set in a frame header, no extension was negotiated",
-                    (b0 & 0x70) >> 4
-                )));
+            let rsv1 = b0 & 0x40 != 0;
+            if b0 & 0x30 != 0 || (rsv1 && self.inflate.is_none()) {
+                if b0 & 0x30 == 0 {
+                    return Err(compression_error(
+                        1002,
+                        "a compressed message (RSV1 set) but permessage-deflate was not negotiated",
+                    ));
+                }
+                let why = if self.inflate.is_some() {
+                    "(permessage-deflate defines only RSV1)"
+                } else {
+                    "(no extension was negotiated)"
+                };
+                return Err(violation(format!("reserved bits {:#x} set in a frame header {why}", (b0 & 0x70) >> 4)));
             }
             if masked {
                 return Err(violation("masked frame (servers must not mask)"));
@@ -438,6 +597,9 @@ impl Reader {
                 OpCode::Control(c) => {
                     if let Control::Reserved(op) = c {
                         return Err(violation(format!("reserved control opcode {op:#x}")));
+                    }
+                    if rsv1 {
+                        return Err(compression_error(1002, "RSV1 set on a control frame (never compressed)"));
                     }
                     if !fin {
                         return Err(violation("fragmented control frame"));
@@ -464,6 +626,15 @@ impl Reader {
                             if self.msg_kind.is_none() {
                                 return Err(violation("continuation frame without a message in progress"));
                             }
+                            if rsv1 {
+                                return Err(compression_error(
+                                    1002,
+                                    "RSV1 set on a continuation frame (only a message's first frame carries it)",
+                                ));
+                            }
+                            if self.deflate_ended && len > 0 {
+                                return Err(compression_error(1007, "data after the final deflate block of a message"));
+                            }
                         }
                         Data::Text | Data::Binary => {
                             if self.msg_kind.is_some() {
@@ -473,10 +644,17 @@ impl Reader {
                             self.msg_len = 0;
                             self.utf8_ok = 0;
                             self.taken = 0;
+                            self.compressed = rsv1;
+                            self.tail_left = if rsv1 { 4 } else { 0 };
+                            self.deflate_ended = false;
                         }
                     }
+                    if let Some(z) = &self.inflate {
+                        z.count_wire(len);
+                    }
+                    // compressed: the limit applies to the inflated bytes
                     let total = self.taken.saturating_add(self.msg_len as u64).saturating_add(len);
-                    if self.max_message > 0 && total > self.max_message as u64 {
+                    if self.max_message > 0 && total > self.max_message as u64 && !self.compressed {
                         return Err(ProtoError {
                             code: Code::MessageTooBig,
                             close: 1009,
@@ -633,7 +811,8 @@ mod tests {
     #[test]
     fn violations() {
         let cases: Vec<(Vec<u8>, Code, u16)> = vec![
-            (frame(0xC1, b"x"), Code::Protocol, 1002),        // rsv1
+            (frame(0xC1, b"x"), Code::Compression, 1002),     // rsv1, not negotiated
+            (frame(0xA1, b"x"), Code::Protocol, 1002),        // rsv2
             (frame(0x83, b"x"), Code::Protocol, 1002),        // reserved opcode
             (frame(0x8B, b""), Code::Protocol, 1002),         // reserved control
             (frame(0x09, b""), Code::Protocol, 1002),         // fragmented ping
@@ -651,6 +830,188 @@ mod tests {
             let e = run(&bytes, 1 << 20, 100).unwrap_err();
             assert_eq!((e.code, e.close), (code, close), "{bytes:x?}: {}", e.msg);
         }
+    }
+
+    // ---- permessage-deflate ----
+
+    fn agreed(bits: u8, nct: bool) -> crate::deflate::Agreed {
+        crate::deflate::Agreed {
+            client_max_window_bits: bits,
+            server_max_window_bits: bits,
+            client_no_context_takeover: nct,
+            server_no_context_takeover: nct,
+            level: 6,
+            mem_level: 8,
+            threshold: 0,
+        }
+    }
+
+    fn deflating(max: usize, bits: u8, nct: bool) -> Reader {
+        let mut r = Reader::new(max, &[]);
+        let a = agreed(bits, nct);
+        r.set_inflater(Some(Box::new(crate::deflate::Inflater::new(&a, Default::default()))));
+        r
+    }
+
+    /// Feeds `bytes` to `r` in chunks of `chunk`, collecting messages
+    /// (control frames as events); the peak of `r.memory()`.
+    fn feed(r: &mut Reader, bytes: &[u8], chunk: usize) -> (Result<Seen, ProtoError>, usize) {
+        let mut out = Vec::new();
+        let (mut pos, mut peak) = (0, 0);
+        loop {
+            loop {
+                match r.next_event() {
+                    Ok(Some(ev)) => {
+                        let m = r.message().map(|(k, d)| (k, d.to_vec()));
+                        if m.is_some() {
+                            r.consume_message();
+                        }
+                        out.push((ev, m));
+                    }
+                    Ok(None) => break,
+                    Err(e) => return (Err(e), peak.max(r.memory())),
+                }
+            }
+            peak = peak.max(r.memory());
+            if pos == bytes.len() {
+                return (Ok(out), peak);
+            }
+            let t = r.read_target();
+            let n = t.len().min(chunk).min(bytes.len() - pos);
+            t[..n].copy_from_slice(&bytes[pos..pos + n]);
+            r.commit(n);
+            pos += n;
+        }
+    }
+
+    /// The payload of a compressed message (what a server puts on the wire).
+    fn deflated(c: &mut crate::deflate::Compressor, m: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        c.compress(m, true, false, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn compressed_messages_in_any_chunking() {
+        let text = "{\"tag\":\"line1.temp\",\"v\":21.5,\"q\":\"good\"} \u{e9}\u{20ac}".repeat(2000);
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8 ^ (i >> 12) as u8).collect();
+        for nct in [false, true] {
+            for bits in [8u8, 9, 15] {
+                let mut c = crate::deflate::Compressor::new(&agreed(bits, nct), Default::default());
+                let mut s = frame(0xC1, &deflated(&mut c, text.as_bytes()));
+                s.extend(frame(0x81, b"plain text on a compressed connection"));
+                // one compressed message in three frames, a ping in between
+                let z = deflated(&mut c, &big);
+                let (a, b) = z.split_at(z.len() / 3);
+                s.extend(frame(0x42, a));
+                s.extend(frame(0x89, b"p"));
+                s.extend(frame(0x00, &b[..b.len() / 2]));
+                s.extend(frame(0x80, &b[b.len() / 2..]));
+                s.extend(frame(0xC1, &deflated(&mut c, b""))); // empty
+                s.extend(frame(0xC2, &deflated(&mut c, &big))); // context takeover: refers back
+                for chunk in [1, 7, 1000, 1 << 20] {
+                    let mut r = deflating(1 << 20, bits, nct);
+                    let (ev, _) = feed(&mut r, &s, chunk);
+                    let ev = ev.unwrap_or_else(|e| panic!("bits {bits} nct {nct} chunk {chunk}: {}", e.msg));
+                    let msgs: Vec<_> = ev.iter().filter_map(|(_, m)| m.clone()).collect();
+                    assert_eq!(msgs.len(), 5, "chunk {chunk}");
+                    assert_eq!(msgs[0], (Kind::Text, text.as_bytes().to_vec()));
+                    assert_eq!(msgs[1].1, b"plain text on a compressed connection");
+                    assert!(msgs[2] == (Kind::Binary, big.clone()), "chunk {chunk}");
+                    assert_eq!(msgs[3], (Kind::Text, Vec::new()));
+                    assert!(msgs[4] == (Kind::Binary, big.clone()), "chunk {chunk}");
+                    assert!(ev.iter().any(|(e, _)| *e == Event::Ping(b"p".to_vec())));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn compression_violations() {
+        let mut c = crate::deflate::Compressor::new(&agreed(15, false), Default::default());
+        let good = deflated(&mut c, b"hello hello hello");
+        let mut corrupt = good.clone();
+        corrupt[0] ^= 0x06; // BTYPE 11: reserved block type
+        let bad_utf8 =
+            deflated(&mut crate::deflate::Compressor::new(&agreed(15, false), Default::default()), &[0xff, 0xfe]);
+        let cases: Vec<(Vec<u8>, Code, u16, &str)> = vec![
+            (frame(0xC1, &corrupt), Code::Compression, 1007, "corrupt compressed data"),
+            (frame(0xC1, &[0xff; 40]), Code::Compression, 1007, "corrupt compressed data"),
+            ([frame(0x41, &good[..3]), frame(0xC0, &good[3..])].concat(), Code::Compression, 1002, "continuation"),
+            (frame(0xC9, b""), Code::Compression, 1002, "control frame"),
+            (frame(0xE1, &good), Code::Protocol, 1002, "reserved bits 0x6"),
+            (frame(0xC1, &bad_utf8), Code::InvalidUtf8, 1007, "invalid UTF-8"),
+        ];
+        for (bytes, code, close, needle) in cases {
+            let mut r = deflating(1 << 20, 15, false);
+            let e = feed(&mut r, &bytes, 1 << 20).0.unwrap_err();
+            assert_eq!((e.code, e.close), (code, close), "{}", e.msg);
+            assert!(e.msg.contains(needle), "{}", e.msg);
+        }
+        // a final block (BFINAL) followed by more data in the message
+        let mut z = zlib_rs::Deflate::new(6, false, 15);
+        let mut w = vec![0u8; 64];
+        z.compress(b"abc", &mut w, zlib_rs::DeflateFlush::Finish).unwrap();
+        w.truncate(z.total_out() as usize);
+        let mut r = deflating(1 << 20, 15, false);
+        let e = feed(&mut r, &frame(0xC1, &[&w[..], b"xyz"].concat()), 1 << 20).0.unwrap_err();
+        assert!(e.msg.contains("after the final deflate block"), "{}", e.msg);
+        let mut r = deflating(1 << 20, 15, false);
+        let ev = feed(&mut r, &frame(0xC1, &w), 1 << 20).0.unwrap();
+        assert_eq!(ev[0].1, Some((Kind::Text, b"abc".to_vec())));
+    }
+
+    #[test]
+    fn a_compression_bomb_fails_within_max_plus_one_step() {
+        // 64 MiB of zeros deflate to ~64 KiB (1000:1); maxMessageSize 1 MiB
+        let mut c = crate::deflate::Compressor::new(&agreed(15, false), Default::default());
+        let mut z = Vec::new();
+        let zeros = vec![0u8; 1 << 20];
+        for i in 0..64 {
+            c.compress(&zeros, i == 63, false, &mut z).unwrap();
+        }
+        assert!(z.len() < 80_000, "{}", z.len());
+        let max = 1 << 20;
+        for chunk in [100, 1 << 20] {
+            let mut r = deflating(max, 15, false);
+            let (res, peak) = feed(&mut r, &frame(0xC2, &z), chunk);
+            let e = res.unwrap_err();
+            assert_eq!((e.code, e.close), (Code::MessageTooBig, 1009), "{}", e.msg);
+            assert!(e.msg.contains("after decompression"), "{}", e.msg);
+            // the message buffer never exceeds maxMessageSize + 1 byte; the
+            // rest is the read buffer and the decompressor
+            assert!(peak <= max + 1 + READ_BUF + crate::deflate::INFLATE_STATE + 64 * 1024, "peak {peak}");
+        }
+        // in stream mode (no limit) the pieces stay within PIECE_CAP
+        let mut r = Reader::streaming(0, &[]);
+        r.set_inflater(Some(Box::new(crate::deflate::Inflater::new(&agreed(15, false), Default::default()))));
+        let bytes = frame(0xC2, &z);
+        let (mut pos, mut total, mut peak) = (0, 0u64, 0);
+        let mut piece = vec![0u8; 100_000];
+        loop {
+            match r.next_event().unwrap() {
+                Some(Event::Piece) | Some(Event::Message) => {
+                    let p = r.take_piece(&mut piece).unwrap();
+                    assert!(piece[..p.len].iter().all(|&b| b == 0));
+                    total += p.len as u64;
+                    if p.last {
+                        break;
+                    }
+                    continue;
+                }
+                Some(e) => panic!("{e:?}"),
+                None => {}
+            }
+            peak = peak.max(r.memory());
+            let t = r.read_target();
+            let n = t.len().min(bytes.len() - pos);
+            assert!(n > 0);
+            t[..n].copy_from_slice(&bytes[pos..pos + n]);
+            r.commit(n);
+            pos += n;
+        }
+        assert_eq!(total, 64 << 20);
+        assert!(peak <= PIECE_CAP + READ_BUF + crate::deflate::INFLATE_STATE + 64 * 1024, "peak {peak}");
     }
 
     #[test]

@@ -252,6 +252,7 @@ impl Socket {
                 return Ok(());
             }
             rx.attach(conn.token, &o.leftover, slot.announce_end);
+            rx.set_inflater(conn.inflater());
             // the reactor may serve the connection as soon as it is registered
             drop(rx);
             if slot.ever_opened {

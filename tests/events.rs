@@ -735,7 +735,14 @@ fn ws_get_info_checks_its_size_and_arguments() {
         let b = unsafe { std::slice::from_raw_parts(g as *const Guarded as *const u8, n) };
         b.iter().all(|&x| x == 0xAB)
     };
-    for small in [0, 1, 4, size / 2, size - 8, size - 1] {
+    // the first release's struct ended before the permessage-deflate fields
+    let v1 = std::mem::offset_of!(ws_info, wire_bytes_sent);
+    let untouched_from = |g: &Guarded, from: usize| {
+        // SAFETY: reading the bytes of a plain-old-data struct.
+        let b = unsafe { std::slice::from_raw_parts(g as *const Guarded as *const u8, std::mem::size_of::<Guarded>()) };
+        b[from..].iter().all(|&x| x == 0xAB)
+    };
+    for small in [0, 1, 4, v1 / 2, v1 - 8, v1 - 1] {
         fill(&mut g);
         assert_eq!(ws_get_info(s, &mut g.info, small), WS_ERROR, "size {small}");
         assert_error(WS_E_INVALID_ARGUMENT, &[]);
@@ -751,6 +758,11 @@ fn ws_get_info_checks_its_size_and_arguments() {
     assert_eq!((g.info.http_status, g.info.closed_by, g.info.clean), (101, WS_BY_NONE, 0));
     assert_eq!((g.info.close_code_sent, g.info.close_code_received), (0, 0));
     assert_eq!((info_str(&g.info.reason_sent), info_str(&g.info.reason_received)), (String::new(), String::new()));
+    // a caller compiled with the first release's ws_info gets just that
+    fill(&mut g);
+    assert_eq!(ws_get_info(s, &mut g.info, v1), WS_OK, "{}", describe());
+    assert_eq!(g.info.http_status, 101);
+    assert!(untouched_from(&g, v1), "ws_get_info wrote beyond the {v1} bytes asked for");
     // a larger size (a caller compiled against a later version) is fine
     assert_eq!(ws_get_info(s, &mut g.info, std::mem::size_of::<Guarded>()), WS_OK, "{}", describe());
     close_ok(s);

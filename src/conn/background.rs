@@ -180,5 +180,8 @@ impl Conn {
                 rx.trim();
             }
         }
+        if let Some(mut z) = self.deflate.as_ref().and_then(|z| z.try_lock()) {
+            z.trim();
+        }
     }
 }

@@ -28,6 +28,7 @@
 
 mod background;
 mod close;
+mod compress;
 mod rx;
 mod tx;
 
@@ -117,6 +118,11 @@ pub struct Info {
     pub msgs_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// permessage-deflate as agreed, if negotiated.
+    pub deflate: Option<crate::deflate::Agreed>,
+    /// Data frame payload bytes on the wire (compressed size).
+    pub wire_in: u64,
+    pub wire_out: u64,
 }
 
 /// How a connection ended, for events and the owning socket.
@@ -155,6 +161,10 @@ pub struct Conn {
     pong_timeout_us: u64,
     /// `busyPoll`: spin this long on non-blocking reads before sleeping.
     busy_poll: Duration,
+    /// permessage-deflate, when negotiated: the compressor (also every data
+    /// writer's turn, see compress.rs) and the wire byte counters.
+    deflate: Option<Mutex<crate::deflate::Compressor>>,
+    zstats: Option<Arc<crate::deflate::Stats>>,
 }
 
 /// Adds to a statistics counter that only one thread updates at a time (the
@@ -175,6 +185,12 @@ pub struct Owner {
 
 impl Conn {
     pub fn new(t: Transport, upgrade: Upgrade, opts: &Options, peer: String, owner: Owner) -> Conn {
+        let zstats = upgrade.deflate.map(|_| Arc::new(crate::deflate::Stats::default()));
+        let deflate = upgrade
+            .deflate
+            .as_ref()
+            .zip(zstats.clone())
+            .map(|(a, st)| Mutex::new(crate::deflate::Compressor::new(a, st)));
         Conn {
             fd: t.fd(),
             tls: t.is_tls(),
@@ -199,7 +215,16 @@ impl Conn {
             ping_interval_us: opts.ping_interval.map_or(0, |d| d.as_micros() as u64),
             pong_timeout_us: opts.pong_timeout.as_micros() as u64,
             busy_poll: opts.busy_poll,
+            deflate,
+            zstats,
         }
+    }
+
+    /// The decompressor for this connection's receiving side (permessage-
+    /// deflate negotiated), for `Rx::set_inflater`.
+    pub fn inflater(&self) -> Option<Box<crate::deflate::Inflater>> {
+        let a = self.upgrade.deflate.as_ref()?;
+        Some(Box::new(crate::deflate::Inflater::new(a, self.zstats.clone()?)))
     }
 
     pub fn fd(&self) -> RawFd {
@@ -278,6 +303,15 @@ impl Conn {
             msgs_out: self.msgs_out.load(Ordering::Relaxed),
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            deflate: self.upgrade.deflate,
+            wire_in: self
+                .zstats
+                .as_ref()
+                .map_or(self.bytes_in.load(Ordering::Relaxed), |z| z.wire_in.load(Ordering::Relaxed)),
+            wire_out: self
+                .zstats
+                .as_ref()
+                .map_or(self.bytes_out.load(Ordering::Relaxed), |z| z.wire_out.load(Ordering::Relaxed)),
         }
     }
 }

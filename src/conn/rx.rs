@@ -170,6 +170,11 @@ impl Rx {
         self.rcvtimeo = None;
     }
 
+    /// permessage-deflate for the connection just attached (`Conn::inflater`).
+    pub fn set_inflater(&mut self, z: Option<Box<crate::deflate::Inflater>>) {
+        self.reader.set_inflater(z);
+    }
+
     /// Moves a complete message still in the parser (kept by a too-small
     /// ws_read_into) to the read-ahead list.
     pub(super) fn keep_ready_message(&mut self) {

@@ -28,16 +28,16 @@ pub(super) struct Tx {
     pos: usize,
     /// Bytes ever queued / ever handed to the kernel: a writer is done when
     /// `sent` passes the end offset of its frame.
-    queued: u64,
+    pub(super) queued: u64,
     sent: u64,
     /// Our close frame is queued: no data frame may follow it.
-    close_queued: bool,
+    pub(super) close_queued: bool,
     /// The send side failed (reset, broken pipe); every later write fails.
     pub(super) dead: Option<Error>,
     /// The latest pong not yet queued (see PONG_BACKLOG).
     deferred_pong: Option<Vec<u8>>,
     /// A message is being sent in pieces (ws_write_part).
-    stream_out: Option<StreamOut>,
+    pub(super) stream_out: Option<StreamOut>,
     /// Masking keys, refilled from the thread's CSPRNG 64 keys at a time
     /// (RFC 6455 section 5.3: unpredictable keys).
     masks: [u8; 256],
@@ -47,7 +47,7 @@ pub(super) struct Tx {
 /// A message being sent in pieces: its type, and for text the bytes of a
 /// UTF-8 sequence split at the end of the last piece.
 #[derive(Clone)]
-struct StreamOut {
+pub(super) struct StreamOut {
     kind: Kind,
     carry: [u8; 4],
     carry_len: usize,
@@ -119,7 +119,7 @@ impl Tx {
         self.queued
     }
 
-    fn pending(&self) -> usize {
+    pub(super) fn pending(&self) -> usize {
         self.out.len() - self.pos
     }
 
@@ -137,7 +137,7 @@ impl Tx {
         self.queue_frame(op, true, payload);
     }
 
-    fn queue_frame(&mut self, op: u8, fin: bool, payload: &[u8]) {
+    pub(super) fn queue_frame(&mut self, op: u8, fin: bool, payload: &[u8]) {
         if self.pos == self.out.len() {
             self.out.clear();
             self.pos = 0;
@@ -201,16 +201,31 @@ impl Conn {
     /// stayed full), `Code::Pending` when the message is queued and will be
     /// sent whole, in order, by later I/O on this socket.
     pub fn write(&self, op: u8, data: &[u8], more: bool) -> Result<()> {
-        self.send(data, more, |tx| {
-            if tx.stream_out.is_some() {
-                return Err(Error::new(
-                    Code::MessageUnfinished,
-                    "a message is being sent in pieces: finish it with ws_write_part() (without WS_CONT) first"
-                        .to_string(),
-                ));
-            }
+        if let Some(z) = &self.deflate {
+            return self.write_deflate(z, op, data, more);
+        }
+        let deadline = self.send_timeout.map(|t| Instant::now() + t);
+        self.write_plain(op, data, more, deadline)
+    }
+
+    /// `write` without compression (also the compressed connections'
+    /// messages under the threshold).
+    pub(super) fn write_plain(&self, op: u8, data: &[u8], more: bool, deadline: Option<Instant>) -> Result<()> {
+        self.send(data, more, deadline, |tx| {
+            Self::plan_whole(tx)?;
             Ok((op, true, true))
         })
+    }
+
+    /// A whole message may start now (none is being sent in pieces).
+    pub(super) fn plan_whole(tx: &Tx) -> Result<()> {
+        if tx.stream_out.is_some() {
+            return Err(Error::new(
+                Code::MessageUnfinished,
+                "a message is being sent in pieces: finish it with ws_write_part() (without WS_CONT) first".to_string(),
+            ));
+        }
+        Ok(())
     }
 
     /// Queues one piece of a message sent in pieces (`ws_write_part`):
@@ -219,37 +234,77 @@ impl Conn {
     /// may be split between two pieces, an invalid sequence is refused and
     /// nothing of the piece is sent.
     pub fn write_part(&self, kind: Option<Kind>, data: &[u8], cont: bool, more: bool) -> Result<()> {
-        self.send(data, more, |tx| {
-            let (op, first, state) = match (&tx.stream_out, kind) {
-                (None, None) => {
-                    return Err(Error::arg(
-                        "the first piece of a message needs its type (WS_TEXT or WS_BINARY)".to_string(),
-                    ))
-                }
-                (None, Some(k)) => (k as u8, true, StreamOut { kind: k, carry: [0; 4], carry_len: 0 }),
-                (Some(s), Some(k)) if k != s.kind => {
-                    return Err(Error::arg(format!(
-                        "this message is {}: a later piece cannot change its type",
-                        if s.kind == Kind::Text { "text" } else { "binary" }
-                    )))
-                }
-                (Some(s), _) => (0x0, false, s.clone()),
-            };
-            let mut next = state;
-            if next.kind == Kind::Text {
-                next.check_utf8(data, !cont)?;
-            }
-            tx.stream_out = if cont { Some(next) } else { None };
-            Ok((op, !cont, first))
+        if let Some(z) = &self.deflate {
+            return self.write_part_deflate(z, kind, data, cont, more);
+        }
+        let deadline = self.send_timeout.map(|t| Instant::now() + t);
+        self.send(data, more, deadline, |tx| {
+            let (op, fin, first, next) = Self::plan_part(tx, kind, data, cont)?;
+            tx.stream_out = next;
+            Ok((op, fin, first))
         })
     }
 
+    /// Opcode, FIN and "starts a message" for the next piece of a message
+    /// sent in pieces, and the stream state after it; changes nothing.
+    pub(super) fn plan_part(
+        tx: &Tx,
+        kind: Option<Kind>,
+        data: &[u8],
+        cont: bool,
+    ) -> Result<(u8, bool, bool, Option<StreamOut>)> {
+        let (op, first, state) = match (&tx.stream_out, kind) {
+            (None, None) => {
+                return Err(Error::arg(
+                    "the first piece of a message needs its type (WS_TEXT or WS_BINARY)".to_string(),
+                ))
+            }
+            (None, Some(k)) => (k as u8, true, StreamOut { kind: k, carry: [0; 4], carry_len: 0 }),
+            (Some(s), Some(k)) if k != s.kind => {
+                return Err(Error::arg(format!(
+                    "this message is {}: a later piece cannot change its type",
+                    if s.kind == Kind::Text { "text" } else { "binary" }
+                )))
+            }
+            (Some(s), _) => (0x0, false, s.clone()),
+        };
+        let mut next = state;
+        if next.kind == Kind::Text {
+            next.check_utf8(data, !cont)?;
+        }
+        Ok((op, !cont, first, if cont { Some(next) } else { None }))
+    }
+
     /// The queueing and sending shared by whole messages and pieces: waits
-    /// for room (sendBufferLimit, sendTimeout), lets `frame` decide the
-    /// opcode and FIN bit under the lock (None: refuse), queues the frame
-    /// and, unless `more`, sends it.
-    fn send(&self, data: &[u8], more: bool, frame: impl FnOnce(&mut Tx) -> Result<(u8, bool, bool)>) -> Result<()> {
-        let deadline = self.send_timeout.map(|t| Instant::now() + t);
+    /// for room (sendBufferLimit, sendTimeout, up to `deadline`), lets
+    /// `frame` decide the opcode and FIN bit under the lock (Err: refuse),
+    /// queues the frame and, unless `more`, sends it.
+    fn send(
+        &self,
+        data: &[u8],
+        more: bool,
+        deadline: Option<Instant>,
+        frame: impl FnOnce(&mut Tx) -> Result<(u8, bool, bool)>,
+    ) -> Result<()> {
+        let mut tx = self.wait_room(data.len(), deadline)?;
+        let (op, fin, first) = frame(&mut tx)?;
+        tx.queue_frame(op, fin, data);
+        if first {
+            bump(&self.msgs_out, 1);
+        }
+        bump(&self.bytes_out, data.len() as u64);
+        let end = tx.queued;
+        if more {
+            self.set_pending(&tx);
+            return Ok(());
+        }
+        self.flush_to(tx, end, deadline)
+    }
+
+    /// Waits until `len` more bytes may be queued (sendBufferLimit; one
+    /// message larger than the limit goes onto an empty queue) and returns
+    /// the send lock. Timeout: nothing was queued.
+    pub(super) fn wait_room(&self, len: usize, deadline: Option<Instant>) -> Result<MutexGuard<'_, Tx>> {
         let mut tx = self.tx.lock();
         loop {
             if let Some(e) = &tx.dead {
@@ -259,12 +314,12 @@ impl Conn {
                 drop(tx);
                 return Err(self.closed_error());
             }
-            if tx.pending() == 0 || tx.pending() + data.len() <= self.send_limit {
+            if tx.pending() == 0 || tx.pending() + len <= self.send_limit {
                 break;
             }
             tx.flush_nb(&self.peer)?;
             self.set_pending(&tx);
-            if tx.pending() == 0 || tx.pending() + data.len() <= self.send_limit {
+            if tx.pending() == 0 || tx.pending() + len <= self.send_limit {
                 break;
             }
             drop(tx);
@@ -279,18 +334,7 @@ impl Conn {
             }
             tx = self.tx.lock();
         }
-        let (op, fin, first) = frame(&mut tx)?;
-        tx.queue_frame(op, fin, data);
-        if first {
-            bump(&self.msgs_out, 1);
-        }
-        bump(&self.bytes_out, data.len() as u64);
-        let end = tx.queued;
-        if more {
-            self.set_pending(&tx);
-            return Ok(());
-        }
-        self.flush_to(tx, end, deadline)
+        Ok(tx)
     }
 
     /// Sends everything queued (after `WS_MORE` writes or a timed-out write).
@@ -331,7 +375,7 @@ impl Conn {
         }
     }
 
-    fn wait_writable(&self, deadline: Option<Instant>) -> Result<i16> {
+    pub(super) fn wait_writable(&self, deadline: Option<Instant>) -> Result<i16> {
         sys::poll_fd(self.fd, sys::POLLOUT, deadline).map_err(|e| Error::io(Code::Io, "poll", &e))
     }
 

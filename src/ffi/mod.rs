@@ -143,6 +143,11 @@ pub const WS_E_NOT_OPEN: c_int = 25;
 /// ws_read_part() (read the rest of it with ws_read_part()). Nothing was
 /// sent or taken.
 pub const WS_E_MESSAGE_UNFINISHED: c_int = 26;
+/// permessage-deflate failed: the server sent corrupt compressed data or a
+/// stream that needs a larger window than agreed (closed with 1007), a
+/// compressed message (RSV1) although compression was not negotiated, or
+/// RSV1 on a continuation or control frame (closed with 1002).
+pub const WS_E_COMPRESSION: c_int = 27;
 
 // ---- events (ws_next_event, callbacks) --------------------------------------------
 
@@ -279,7 +284,31 @@ pub struct ws_info {
     pub messages_received: i64,
     pub bytes_sent: i64,
     pub bytes_received: i64,
+    // ---- appended with permessage-deflate ("compression"); a caller
+    // compiled with the struct without these gets the fields above only
+    /// Data frame payload bytes sent and received on the wire, i.e. after
+    /// compression; without compression they equal bytes_sent and
+    /// bytes_received (bytes_sent / wire_bytes_sent is the compression
+    /// ratio).
+    pub wire_bytes_sent: i64,
+    pub wire_bytes_received: i64,
+    /// 1 when permessage-deflate is in effect on the current connection
+    /// (the "compression" option offered it and the server accepted).
+    pub compression: c_int,
+    /// The agreed permessage-deflate parameters (0 when compression is off):
+    /// the LZ77 window of our compressor (client_max_window_bits) and of the
+    /// server's (server_max_window_bits), 8..15, and 1 when that side
+    /// starts every message without context (client_no_context_takeover,
+    /// server_no_context_takeover).
+    pub client_max_window_bits: c_int,
+    pub server_max_window_bits: c_int,
+    pub client_no_context_takeover: c_int,
+    pub server_no_context_takeover: c_int,
 }
+
+/// sizeof(ws_info) before the permessage-deflate fields were appended: the
+/// smallest size ws_get_info accepts.
+pub(crate) const WS_INFO_SIZE_V1: usize = std::mem::offset_of!(ws_info, wire_bytes_sent);
 
 // ---- helpers (pointer checks) ---------------------------------------------------------
 

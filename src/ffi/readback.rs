@@ -57,6 +57,7 @@ pub extern "C" fn ws_error_name(code: c_int) -> *const c_char {
         WS_E_HEALTH_CHECK => c"WS_E_HEALTH_CHECK",
         WS_E_NOT_OPEN => c"WS_E_NOT_OPEN",
         WS_E_MESSAGE_UNFINISHED => c"WS_E_MESSAGE_UNFINISHED",
+        WS_E_COMPRESSION => c"WS_E_COMPRESSION",
         _ => c"WS_E_UNKNOWN",
     };
     s.as_ptr()
@@ -200,8 +201,13 @@ fn copy_reason(dst: &mut [c_char; 124], s: &str) {
 /// reasons sent and received, whether the closing handshake completed) and
 /// statistics (pings, round-trip time, messages, bytes, reconnects).
 ///
+/// With permessage-deflate (the "compression" option): the agreed
+/// parameters and the payload bytes on the wire (compressed), so that
+/// bytes_sent / wire_bytes_sent is the compression ratio.
+///
 /// `size` must be `sizeof(ws_info)` as the caller was compiled with; the
-/// library writes at most that many bytes (later versions only append fields).
+/// library writes at most that many bytes (later versions only append fields:
+/// a program compiled with an older, shorter ws_info gets its fields).
 /// Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_INVALID_ARGUMENT
 /// (info NULL or size too small for the fields of this version's first
 /// release). Does not block. Threads: any thread.
@@ -211,9 +217,10 @@ pub extern "C" fn ws_get_info(socket: c_int, info: *mut ws_info, size: usize) ->
         if info.is_null() {
             return Err(Error::arg("info is NULL"));
         }
-        if size < std::mem::size_of::<ws_info>() {
+        if size < super::WS_INFO_SIZE_V1 {
             return Err(Error::arg(format!(
-                "size {size} is smaller than this library's ws_info ({} bytes)",
+                "size {size} is smaller than the first release's ws_info ({} bytes; this library's is {})",
+                super::WS_INFO_SIZE_V1,
                 std::mem::size_of::<ws_info>()
             )));
         }
@@ -236,12 +243,22 @@ pub extern "C" fn ws_get_info(socket: c_int, info: *mut ws_info, size: usize) ->
             messages_received: ci.msgs_in as i64,
             bytes_sent: ci.bytes_out as i64,
             bytes_received: ci.bytes_in as i64,
+            wire_bytes_sent: ci.wire_out as i64,
+            wire_bytes_received: ci.wire_in as i64,
+            compression: ci.deflate.is_some() as c_int,
+            client_max_window_bits: ci.deflate.map_or(0, |a| a.client_max_window_bits as c_int),
+            server_max_window_bits: ci.deflate.map_or(0, |a| a.server_max_window_bits as c_int),
+            client_no_context_takeover: ci.deflate.is_some_and(|a| a.client_no_context_takeover) as c_int,
+            server_no_context_takeover: ci.deflate.is_some_and(|a| a.server_no_context_takeover) as c_int,
         };
         copy_reason(&mut out.reason_sent, &ci.reason_sent);
         copy_reason(&mut out.reason_received, &ci.reason_rcvd);
-        // SAFETY: info is non-NULL and the caller promises `size` >= our
-        // struct size writable bytes (checked above against our size).
-        unsafe { info.write(out) };
+        let n = size.min(std::mem::size_of::<ws_info>());
+        // SAFETY: info is non-NULL and the caller promises `size` writable
+        // bytes; at most that many (and at most our struct) are copied, from
+        // a fully initialised local (its padding bytes are copied as they
+        // are, which C reads as unspecified padding).
+        unsafe { std::ptr::copy_nonoverlapping((&out as *const ws_info).cast::<u8>(), info.cast::<u8>(), n) };
         Ok(WS_OK)
     })
 }
