@@ -19,6 +19,11 @@
  *                   "streamReceive" and echo each message piece by piece
  *                   (ws_read_part into a 4 KiB buffer, ws_write_part), never
  *                   holding a message whole; the score must be the same
+ *   AUTOBAHN_COMPRESSION  when set: offer permessage-deflate in every case,
+ *                   with the value as the "compression" option ("1" or
+ *                   "true": the defaults; or a JSON object such as
+ *                   {"clientNoContextTakeover": true}); the 12.* and 13.*
+ *                   cases then compress instead of being UNIMPLEMENTED
  *
  * A failing case is not a failure of this program: many cases send invalid
  * frames on purpose, and the library's answer (an error from ws_read, a close
@@ -38,6 +43,8 @@
  * library's default, spelled out here because the test depends on it). */
 static const char *const OPTIONS = "{\"maxMessageSize\": 67108864}";
 static const char *const PARTS_OPTIONS = "{\"maxMessageSize\": 67108864, \"streamReceive\": true}";
+/* With AUTOBAHN_COMPRESSION: the same plus "compression". */
+static char options_buf[1024];
 
 /* A safety net: no case waits longer than this for its next message. The
  * server drives every case to a close within seconds. */
@@ -124,6 +131,19 @@ int main(void)
 {
     const char *parts_env = getenv("AUTOBAHN_PARTS");
     int parts = parts_env != NULL && *parts_env != '\0' && strcmp(parts_env, "0") != 0;
+    const char *options = parts ? PARTS_OPTIONS : OPTIONS;
+    const char *z = getenv("AUTOBAHN_COMPRESSION");
+    if (z != NULL && *z != '\0' && strcmp(z, "0") != 0) {
+        const char *value = (strcmp(z, "1") == 0) ? "true" : z;
+        /* options without its closing brace, then the compression key */
+        int n = snprintf(options_buf, sizeof options_buf, "%.*s, \"compression\": %s}", (int)strlen(options) - 1,
+                         options, value);
+        if (n < 0 || (size_t)n >= sizeof options_buf) {
+            fprintf(stderr, "AUTOBAHN_COMPRESSION is too long\n");
+            return 2;
+        }
+        options = options_buf;
+    }
     const char *base = getenv("AUTOBAHN_URL");
     const char *agent = getenv("AUTOBAHN_AGENT");
     char url[2048];
@@ -160,15 +180,15 @@ int main(void)
         fprintf(stderr, "getCaseCount: bad answer \"%s\"\n", count_text);
         return 1;
     }
-    fprintf(stderr, "autobahn_testee: %ld cases, agent %s, wsclient %s\n",
-            count, agent, ws_version());
+    fprintf(stderr, "autobahn_testee: %ld cases, agent %s, wsclient %s, options %s\n",
+            count, agent, ws_version(), options);
 
     /* 2. Run every case, whatever happened in the previous one. */
     for (long i = 1; i <= count; i++) {
         char what[32];
         snprintf(what, sizeof what, "case %ld", i);
         snprintf(url, sizeof url, "%.*s/runCase?case=%ld&agent=%s", base_len, base, i, agent);
-        sock = ws_open(url, parts ? PARTS_OPTIONS : OPTIONS);
+        sock = ws_open(url, options);
         if (sock < 0) {
             print_error(what);
             failures++;

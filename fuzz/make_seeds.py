@@ -3,7 +3,7 @@
 (the fuzzers grow their own corpus from these; tests/fuzz_corpus.rs replays
 them). PEM seeds come from fuzz/pem/ (throwaway test keys made with openssl,
 not secrets). Run from anywhere: python3 fuzz/make_seeds.py"""
-import json, os, struct
+import json, os, struct, zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEEDS = os.path.join(HERE, "seeds")
@@ -53,6 +53,35 @@ fr = {
     "mixed": (0x16, 0xCC, 7, frame(0x81, b"one") + frame(0x02, b"\x00" * 9000) + frame(0x89, b"") + frame(0x80, b"\x01" * 9000) + frame(0x88, b"\x0f\xa0")),
 }
 for name, (a, b, c, body) in fr.items():
+    put("frame_reader", name, bytes([a, b, c]) + body)
+
+
+# permessage-deflate (data[2] bit 7; window bits 8 + bits 4..6, even: no
+# context takeover): payloads as a server compresses them
+def deflated(msgs, wbits=15):
+    z = zlib.compressobj(wbits=-wbits)
+    out = []
+    for m in msgs:
+        d = z.compress(m) + z.flush(zlib.Z_SYNC_FLUSH)
+        out.append(d[:-4])
+    return out
+
+
+tags = [b'{"tag":"line1.temp","v":%d.5,"q":"good"}' % i for i in range(5)]
+z5 = deflated(tags)
+big = deflated([bytes(range(256)) * 300])[0]
+bomb = deflated([b"\0" * (4 << 20)])[0]
+frz = {
+    "deflate_takeover": (0x06, 0x11, 0xF0, b"".join(frame(0xC1, d) for d in z5)),
+    "deflate_fragments": (0x06, 0x22, 0xF0, frame(0x42, big[:100]) + frame(0x89, b"p") + frame(0x00, big[100:900]) + frame(0x80, big[900:])),
+    "deflate_window9": (0x06, 0x33, 0x90, b"".join(frame(0xC1, d) for d in deflated(tags, 9))),
+    "deflate_bomb": (0x05, 0x44, 0xF0, frame(0xC2, bomb)),
+    "deflate_corrupt": (0x06, 0x55, 0xF0, frame(0xC1, b"\x07\x00\x00")),
+    "deflate_rsv1_continuation": (0x06, 0x66, 0xF0, frame(0x41, z5[0][:3]) + frame(0xC0, z5[0][3:])),
+    "deflate_rsv1_ping": (0x06, 0x77, 0xF0, frame(0xC9, b"")),
+    "deflate_plain_too": (0x06, 0x88, 0xF0, frame(0xC1, z5[0]) + frame(0x81, b"plain") + frame(0xC1, z5[1])),
+}
+for name, (a, b, c, body) in frz.items():
     put("frame_reader", name, bytes([a, b, c]) + body)
 
 # upgrade_response: [subprotocols offered] + response; {ACCEPT} is replaced

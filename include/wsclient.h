@@ -41,19 +41,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// A message longer than this is compressed and queued in pieces (one frame
-// each), so that sendBufferLimit and sendTimeout hold while it is sent.
-#define PIECE (256 * 1024)
-
-// Defaults of `"compression": true`.
-#define DEFAULT_LEVEL 6
-
-#define DEFAULT_MEM_LEVEL 5
-
-// Size of a zlib-rs decompressor (measured: 47552 bytes on x86_64 for
-// every window size).
-#define INFLATE_STATE 47552
-
 // Success (ws_write, ws_read, ws_flush, ws_close).
 #define WS_OK 0
 
@@ -385,10 +372,6 @@ typedef struct ws_tls_info {
   // certificate passed verification as it is (or was pinned).
   char ignored_errors[256];
 } ws_tls_info;
-
-// The four bytes a sync flush ends with, removed from and re-appended to
-// every compressed message (RFC 7692 section 7.2.1 and 7.2.2).
-#define TAIL { 0, 0, 255, 255, }
 
 #ifdef __cplusplus
 extern "C" {

@@ -49,17 +49,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The extension's name in Sec-WebSocket-Extensions.
-pub const NAME: &str = "permessage-deflate";
+pub(crate) const NAME: &str = "permessage-deflate";
 /// The four bytes a sync flush ends with, removed from and re-appended to
 /// every compressed message (RFC 7692 section 7.2.1 and 7.2.2).
-pub const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// A message longer than this is compressed and queued in pieces (one frame
 /// each), so that sendBufferLimit and sendTimeout hold while it is sent.
-pub const PIECE: usize = 256 * 1024;
+pub(crate) const PIECE: usize = 256 * 1024;
 
 /// Defaults of `"compression": true`.
-pub const DEFAULT_LEVEL: u8 = 6;
-pub const DEFAULT_MEM_LEVEL: u8 = 5;
+pub(crate) const DEFAULT_LEVEL: u8 = 6;
+pub(crate) const DEFAULT_MEM_LEVEL: u8 = 5;
 
 /// How we offer `client_max_window_bits`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -551,7 +551,7 @@ impl Inflater {
 
 /// Size of a zlib-rs decompressor (measured: 47552 bytes on x86_64 for
 /// every window size).
-pub const INFLATE_STATE: usize = 47_552;
+pub(crate) const INFLATE_STATE: usize = 47_552;
 
 // ---- sending ----------------------------------------------------------------------
 

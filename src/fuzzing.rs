@@ -10,6 +10,9 @@
 //!   announces); a message is at most maxMessageSize; text is UTF-8; a close
 //!   code is one a peer may send; control payloads are at most 125 bytes;
 //!   errors carry the close code RFC 6455 asks for (1002, 1007, 1009);
+//!   with permessage-deflate negotiated (half of the inputs), memory
+//!   follows the bytes fed plus what maxMessageSize allows to inflate, and
+//!   RSV1 / corrupt data fail with WS_E_COMPRESSION (1002 / 1007);
 //! - upgrade response: a complete head is within the buffer and the 64 KiB
 //!   bound, parsing just the head gives the same result, readback lines
 //!   match the headers, messages are single lines;
@@ -40,8 +43,16 @@ const MAX_SIZES: [usize; 8] = [1, 125, 126, 1000, 65_535, 65_536, 1 << 20, 64 <<
 
 /// Feeds `stream` to a reader in reads whose sizes come from `sizes`
 /// (cycled; 0 means "as much as the reader offers"), returning what it saw.
-fn run_reader(max: usize, leftover: &[u8], stream: &[u8], sizes: &[usize], swap: u8) -> Vec<Seen> {
+fn run_reader(
+    max: usize,
+    deflate: Option<&crate::deflate::Agreed>,
+    leftover: &[u8],
+    stream: &[u8],
+    sizes: &[usize],
+    swap: u8,
+) -> Vec<Seen> {
     let mut r = Reader::new(max, leftover);
+    r.set_inflater(deflate.map(|a| Box::new(crate::deflate::Inflater::new(a, Default::default()))));
     let mut seen = Vec::new();
     let mut spare = Vec::new();
     let mut pos = 0;
@@ -97,6 +108,7 @@ fn run_reader(max: usize, leftover: &[u8], stream: &[u8], sizes: &[usize], swap:
                         Code::Protocol => 1002,
                         Code::InvalidUtf8 => 1007,
                         Code::MessageTooBig => 1009,
+                        Code::Compression if deflate.is_some() || e.close == 1002 => e.close,
                         other => panic!("unexpected error code {other:?}: {}", e.msg),
                     };
                     assert_eq!(e.close, expect, "{}", e.msg);
@@ -108,7 +120,10 @@ fn run_reader(max: usize, leftover: &[u8], stream: &[u8], sizes: &[usize], swap:
         }
         // memory follows the bytes fed, plus a constant
         let fed = leftover.len() + pos;
-        let bound = 2 * READ_BUF + GROW_CHUNK + 4 * fed;
+        // (inflated bytes: at most maxMessageSize + 1 in the message buffer,
+        // the decompressor and its history)
+        let inflated = if deflate.is_some() { max + 1 + crate::deflate::INFLATE_STATE + (32 << 10) } else { 0 };
+        let bound = 2 * READ_BUF + GROW_CHUNK + 4 * fed + inflated;
         assert!(r.memory() <= bound, "reader holds {} bytes after {fed} bytes fed (bound {bound})", r.memory());
         if pos == stream.len() {
             return seen;
@@ -133,7 +148,9 @@ fn seen_len(seen: &[Seen]) -> usize {
 
 /// The frame reader on arbitrary bytes: data[0] picks maxMessageSize and how
 /// messages are taken, data[1] the read sizes, data[2] how many bytes come
-/// as the upgrade's leftover; the rest is the stream from the server.
+/// as the upgrade's leftover (low 4 bits) and, when its top bit is set,
+/// permessage-deflate with window bits 8 + bits 4..6 (no context takeover
+/// when that number is even); the rest is the stream from the server.
 pub fn frame_reader(data: &[u8]) {
     if data.len() < 3 {
         return;
@@ -141,7 +158,20 @@ pub fn frame_reader(data: &[u8]) {
     let max = MAX_SIZES[(data[0] & 7) as usize];
     let swap = data[0] >> 3;
     let body = &data[3..];
-    let lead = (data[2] as usize).min(body.len());
+    let lead = (data[2] as usize & 0x0f).min(body.len());
+    let deflate = (data[2] & 0x80 != 0).then(|| {
+        let bits = 8 + ((data[2] >> 4) & 7);
+        crate::deflate::Agreed {
+            client_max_window_bits: bits,
+            server_max_window_bits: bits,
+            client_no_context_takeover: bits % 2 == 0,
+            server_no_context_takeover: bits % 2 == 0,
+            level: 6,
+            mem_level: 8,
+            threshold: 0,
+        }
+    });
+    let deflate = deflate.as_ref();
     let (leftover, stream) = body.split_at(lead);
     // read sizes: 1..=16, or bigger, or "all", from a small generator
     let mut x = data[1] as u32 | 0x100;
@@ -156,13 +186,13 @@ pub fn frame_reader(data: &[u8]) {
             }
         })
         .collect();
-    let chunked = run_reader(max, leftover, stream, &sizes, swap);
-    let whole = run_reader(max, leftover, stream, &[0], swap.wrapping_add(1));
+    let chunked = run_reader(max, deflate, leftover, stream, &sizes, swap);
+    let whole = run_reader(max, deflate, leftover, stream, &[0], swap.wrapping_add(1));
     assert_eq!(chunked, whole, "the events depend on how the bytes were split into reads");
     // one byte per read (a trickling server), on a prefix to keep runs fast
     let prefix = &stream[..stream.len().min(4096)];
-    let bytewise = run_reader(max, leftover, prefix, &[1], swap.wrapping_add(2));
-    let whole_prefix = run_reader(max, leftover, prefix, &[0], swap);
+    let bytewise = run_reader(max, deflate, leftover, prefix, &[1], swap.wrapping_add(2));
+    let whole_prefix = run_reader(max, deflate, leftover, prefix, &[0], swap);
     assert_eq!(bytewise, whole_prefix, "byte-by-byte reads differ");
 }
 
