@@ -25,11 +25,15 @@
  *   in the child with WS_E_BAD_SOCKET ("opened by the parent process before
  *   fork()"), at once and without touching the parent's connections (the
  *   child never writes to them and its ws_close does not close them); new
- *   ws_open calls in the child work, with new background threads. The
- *   inherited descriptors stay open in the child until it exits or execs
- *   (they are close-on-exec). Call nothing but async-signal-safe functions
- *   between fork() and exec() in a multi-threaded parent, as POSIX requires;
- *   the library itself takes no lock in its fork handler.
+ *   ws_open calls in the child work, with new background threads: the
+ *   library inherits none of its own locks (its fork handler takes none).
+ *   The inherited descriptors stay open in the child until it exits or
+ *   execs (they are close-on-exec). POSIX still allows only
+ *   async-signal-safe calls in the child of a multi-threaded parent: the
+ *   C library's and OpenSSL's own state (malloc on most systems is fine;
+ *   an OpenSSL context another parent thread was building is not) is
+ *   outside this library's control, so fork while no other thread is
+ *   inside ws_open of a wss:// URL, or exec.
  * - Unloading: call ws_cleanup() before dlclose()/FreeLibrary.
  */
 

@@ -30,8 +30,9 @@ struct Jobs {
     threads: usize,
     idle: usize,
     stop: bool,
-    /// Workers that may still be running, so that ws_cleanup can join them
-    /// (a worker that exits on its own, idle, detaches itself).
+    /// Every worker started and not yet joined: ws_cleanup joins them all
+    /// (so none is still running library code when it returns); spawning
+    /// reaps those that have finished.
     handles: Vec<(std::thread::ThreadId, std::thread::JoinHandle<()>)>,
 }
 
@@ -53,6 +54,12 @@ pub fn spawn(job: Job) -> Result<()> {
     let p = pool()?;
     let mut j = p.jobs.lock();
     j.stop = false; // (a ws_cleanup that timed out: the library is in use again)
+    let (done, running): (Vec<_>, Vec<_>) =
+        std::mem::take(&mut j.handles).into_iter().partition(|(_, h)| h.is_finished());
+    j.handles = running;
+    for (_, h) in done {
+        let _ = h.join();
+    }
     if j.idle == 0 && j.threads < MAX_THREADS {
         let p2 = p.clone();
         match std::thread::Builder::new().name("wsclient-connect".into()).spawn(move || worker(p2)) {
@@ -88,9 +95,7 @@ fn worker(p: Arc<Pool>) {
         let timed_out = p.cv.wait_for(&mut j, IDLE).timed_out();
         j.idle -= 1;
         if timed_out && j.queue.is_empty() && !j.stop {
-            // idle: leave on our own (detached)
-            let me = std::thread::current().id();
-            j.handles.retain(|(id, _)| *id != me);
+            // idle: leave (the handle is reaped by the next spawn or stop)
             break;
         }
     }

@@ -222,7 +222,13 @@ impl Rx {
                     Want::Part(buf) => {
                         // a piece of a message read ahead whole
                         let from = self.item_taken;
-                        let k = (n - from).min(buf.len());
+                        let mut k = (n - from).min(buf.len());
+                        if kind == Kind::Text && from + k < n {
+                            // text pieces end on a code point boundary
+                            while k > 0 && m[from + k] & 0xC0 == 0x80 {
+                                k -= 1;
+                            }
+                        }
                         buf[..k].copy_from_slice(&m[from..from + k]);
                         let last = from + k == n;
                         if last {
