@@ -246,6 +246,9 @@ t_stream() { # messages in pieces: send_part/WritePart, "part"/DataPart with str
     line 'nodemcu closed\t0'
     line 'qsys parts ok\t5'
     line 'qsys closed'
+    line 'half close\t1\t0'
+    line 'whole after reconnect\tagain'
+    line 'half close\t2\t0'
     no_err
 }
 

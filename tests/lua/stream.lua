@@ -130,3 +130,29 @@ q.DataPart = function(ws, data, offset, last, isBinary)
 end
 q.Closed = function() print("qsys closed") end
 q:Connect("ws", HOST, "/", PORT, nil, nil, {streamReceive = true})
+
+-- 3. NodeMCU: close while a message is half sent (the close frame follows
+-- the piece), then a new connection of the same client: no message is
+-- half sent there, so a piece without opcode starts a text message.
+local half = websocket.createClient()
+raises("not connected", half.send_part, half, "x", 2, true)
+local round = 0
+half:on("connection", function(ws)
+  round = round + 1
+  if round == 1 then
+    ws:send_part("half a message", 2, true)
+    ws:close()
+  else
+    ws:send_part("again")
+  end
+end)
+half:on("receive", function(ws, msg, opcode)
+  assert(round == 2 and msg == "again" and opcode == 1, "after the reconnect: " .. tostring(msg))
+  print("whole after reconnect", msg)
+  ws:close()
+end)
+half:on("close", function(ws, status)
+  print("half close", round, status)
+  if round == 1 then ws:connect(URL) end
+end)
+half:connect(URL)
