@@ -98,6 +98,7 @@ def build_options(
     send_buffer_limit: Optional[int] = None,
     tcp_nodelay: Optional[bool] = None,
     busy_poll: Optional[Seconds] = None,
+    stream_receive: Optional[bool] = None,
     auto_reconnect: Any = None,
     queue: Optional[int] = None,
     ignore_ssl_errors: Any = None,
@@ -141,6 +142,8 @@ def build_options(
         o["tcpNoDelay"] = bool(tcp_nodelay)
     if busy_poll is not None:
         o["busyPoll"] = _us("busy_poll", busy_poll)
+    if stream_receive is not None:
+        o["streamReceive"] = bool(stream_receive)
     if auto_reconnect is not None:
         o["autoReconnect"] = _reconnect(auto_reconnect)
     if queue is not None:
