@@ -166,7 +166,7 @@ pub fn parse_url(raw: &str) -> Result<Target> {
     Ok(Target { scheme, host, port, resource, host_header, basic_auth })
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
