@@ -185,6 +185,8 @@ def esc(text):
     """Plain text -> roff: backslashes, minus signs of numbers and options."""
     text = text.replace("\\", "\\e")
     text = re.sub(r"(?<![\w-])-(?=[\w-])", r"\\-", text)
+    # groff reads its input as Latin-1: anything else as a named glyph
+    text = "".join(c if ord(c) < 128 else "\\[u%04X]" % ord(c) for c in text)
     return text
 
 

@@ -49,6 +49,8 @@ step fmt cargo fmt --check
 step clippy cargo clippy --all-targets --locked -- -D warnings
 step native-tls-backend cargo clippy --locked --lib --features native-tls-backend -- -D warnings
 step cargo-test cargo test --locked --no-fail-fast
+step fuzz bash scripts/fuzz.sh "${WSCLIENT_FUZZ_SECONDS:-60}"  # cargo-fuzz, every target (skips without nightly)
+step asan bash scripts/asan.sh                                 # the Rust suites under ASan + LSan (nightly)
 step cmake-ctest cmake_all
 step python env WSCLIENT_LIBRARY="$ROOT/$REL/libwsclient.so" WSCLIENT_ECHO_SERVER="$ROOT/$REL/wsclient-echo-server" \
   bash bindings/python/run-tests.sh

@@ -120,6 +120,10 @@ fn tcp_connect(addrs: &[SocketAddr], target: &Target, opts: &Options, deadline: 
     Err(Error::new(Code::Connect, errors.join("; ")))
 }
 
+/// TLS servers (OpenSSL's) close or reset without a word when spoken to in
+/// plain HTTP; a record instead of HTTP is recognised in the parser.
+const TLS_HINT: &str = " (a TLS server does this to plain HTTP: if the port speaks TLS, use wss://)";
+
 fn upgrade(mut t: Transport, target: &Target, opts: &Options, deadline: Option<Instant>) -> Result<Opened> {
     let key = tungstenite::handshake::client::generate_key();
     let req = handshake::build_request(target, opts, &key);
@@ -136,27 +140,43 @@ fn upgrade(mut t: Transport, target: &Target, opts: &Options, deadline: Option<I
     t.write_all_until(&req, deadline)
         .map_err(|e| io_err("sending the upgrade request to", tls::pending_alert(&mut t, e)))?;
     let offered = handshake::offered_subprotocols(opts);
+    // The buffer grows with what arrives, by doubling, up to the bound of
+    // the response head (a server that never ends its headers gets an
+    // error, not our memory). The head is parsed again only when a line may
+    // have ended, so a server sending one byte at a time costs linear time.
     let mut buf = vec![0u8; 4096];
     let mut len = 0;
     loop {
         if len == buf.len() {
-            buf.resize(buf.len() * 2, 0);
+            buf.resize((buf.len() * 2).min(handshake::MAX_RESPONSE_HEAD), 0);
         }
-        let n = t
-            .read_until(&mut buf[len..], deadline, opts.busy_poll)
-            .map_err(|e| io_err("waiting for the upgrade response from", e))?;
+        let n = t.read_until(&mut buf[len..], deadline, opts.busy_poll).map_err(|e| {
+            let silent_reset = len == 0 && e.kind() == io::ErrorKind::ConnectionReset;
+            let mut err = io_err("waiting for the upgrade response from", e);
+            if silent_reset && target.scheme == Scheme::Ws {
+                err.msg.push_str(TLS_HINT);
+            }
+            err
+        })?;
         if n == 0 {
+            // what arrived may still say why (a TLS alert: "use wss://")
+            handshake::parse_response(&buf[..len], &key, &offered, &peer)?;
+            let hint = if len == 0 && target.scheme == Scheme::Ws { TLS_HINT } else { "" };
             return Err(Error::new(
                 Code::Handshake,
                 format!(
-                    "upgrade with {peer}: connection closed before a complete HTTP response ({len} bytes received)"
+                    "upgrade with {peer}: connection closed before a complete HTTP response ({len} bytes received){hint}"
                 ),
             ));
         }
+        let first = len == 0;
         len += n;
-        if let Some((head, upgrade)) = handshake::parse_response(&buf[..len], &key, &offered, &peer)? {
-            let leftover = buf[head..len].to_vec();
-            return Ok(Opened { transport: t, leftover, upgrade });
+        let line_end = buf[len - n..len].contains(&b'\n');
+        if first || line_end || len < 16 || len == handshake::MAX_RESPONSE_HEAD {
+            if let Some((head, upgrade)) = handshake::parse_response(&buf[..len], &key, &offered, &peer)? {
+                let leftover = buf[head..len].to_vec();
+                return Ok(Opened { transport: t, leftover, upgrade });
+            }
         }
     }
 }

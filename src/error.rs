@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CString};
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 
 /// Stable error codes. Append-only: a code is never renumbered or reused.
 /// The C names and documentation live in `ffi.rs` (`WS_E_*`).
@@ -46,13 +47,31 @@ pub enum Code {
 pub struct Error {
     pub code: Code,
     pub msg: String,
+    /// The upgrade response behind the error, when the server answered with
+    /// a complete HTTP head that was refused or invalid (read back with
+    /// `ws_last_http_status()` / `ws_last_response_headers()`).
+    pub http: Option<Arc<HttpReply>>,
+}
+
+/// Status and header lines of an upgrade response that failed the open.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    /// "Name: value\r\n" lines in the order the server sent them.
+    pub headers: String,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(code: Code, msg: impl Into<String>) -> Error {
-        Error { code, msg: msg.into() }
+        Error { code, msg: msg.into(), http: None }
+    }
+
+    /// The same error, carrying the upgrade response it is about.
+    pub fn with_http(mut self, status: u16, headers: String) -> Error {
+        self.http = Some(Arc::new(HttpReply { status, headers }));
+        self
     }
 
     pub fn arg(msg: impl Into<String>) -> Error {
@@ -114,20 +133,36 @@ fn lower_first(s: &str) -> String {
 struct LastError {
     code: Code,
     msg: CString,
+    /// The refused upgrade of the failing call: status (0: none) and its
+    /// header lines ("" when none).
+    http_status: u16,
+    http_headers: CString,
 }
 
 thread_local! {
-    static LAST: RefCell<LastError> = RefCell::new(LastError { code: Code::Ok, msg: CString::default() });
+    static LAST: RefCell<LastError> = RefCell::new(LastError {
+        code: Code::Ok,
+        msg: CString::default(),
+        http_status: 0,
+        http_headers: CString::default(),
+    });
     static RESULT_STR: RefCell<CString> = RefCell::new(CString::default());
 }
 
-/// Records `e` as this thread's last error.
+/// Records `e` as this thread's last error (with its upgrade response, if
+/// any: else the readback is cleared).
 pub fn set_last(e: &Error) {
     let msg = CString::new(e.msg.replace('\0', " ")).unwrap_or_default();
+    let (status, headers) = match &e.http {
+        Some(h) => (h.status, CString::new(h.headers.replace('\0', " ")).unwrap_or_default()),
+        None => (0, CString::default()),
+    };
     LAST.with(|l| {
         let mut l = l.borrow_mut();
         l.code = e.code;
         l.msg = msg;
+        l.http_status = status;
+        l.http_headers = headers;
     });
 }
 
@@ -136,11 +171,25 @@ pub fn set_last(e: &Error) {
 pub fn clear_last() {
     LAST.with(|l| {
         let mut l = l.borrow_mut();
-        if l.code != Code::Ok || !l.msg.as_bytes().is_empty() {
+        if l.code != Code::Ok || !l.msg.as_bytes().is_empty() || l.http_status != 0 {
             l.code = Code::Ok;
             l.msg = CString::default();
+            l.http_status = 0;
+            l.http_headers = CString::default();
         }
     });
+}
+
+/// The HTTP status of the upgrade response behind this thread's last error;
+/// 0 when there is none.
+pub fn last_http_status() -> u16 {
+    LAST.with(|l| l.borrow().http_status)
+}
+
+/// Pointer to the header lines of that response ("" when none); valid as
+/// long as [`last_msg_ptr`]'s.
+pub fn last_http_headers_ptr() -> *const c_char {
+    LAST.with(|l| l.borrow().http_headers.as_ptr())
 }
 
 pub fn last_code() -> Code {

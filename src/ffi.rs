@@ -348,20 +348,27 @@ fn kind_to_c(k: proto::Kind) -> c_int {
 ///
 /// `options`: NULL or "" for the defaults, or a JSON object (WinCC's options
 /// mapping) with any of these keys:
-/// - `"headers"`: object of header name -> string value added to the upgrade
-///   request. A header the library sends itself (Host, User-Agent,
-///   Sec-WebSocket-Protocol, Authorization) is replaced, never duplicated.
-///   Upgrade, Connection, Sec-WebSocket-Key, -Version and -Extensions are
-///   managed by the library and rejected. Names must be HTTP tokens; values
-///   must not contain CR, LF or other control characters.
+/// - `"headers"`: object of header name -> value added to the upgrade
+///   request. A value is a string (one line) or an array of strings (one
+///   line each, in order: `{"Cookie": ["a=1", "b=2"]}` sends two Cookie
+///   lines); Host, Authorization and User-Agent take one value only. A name
+///   may appear once (case-insensitively). A header the library sends itself
+///   (Host, User-Agent, Sec-WebSocket-Protocol, Authorization) is replaced,
+///   never duplicated. Upgrade, Connection, Sec-WebSocket-Key, -Version and
+///   -Extensions are managed by the library and rejected. Names must be HTTP
+///   tokens; values must not contain CR, LF or other control characters.
 /// - `"timeout"`: milliseconds (1..2147483647) for the whole connection
 ///   attempt: DNS, TCP connect to every resolved address, TLS and upgrade.
 ///   Absent: no limit (as in WinCC). Expiry returns WS_TIMEOUT.
 /// - `"subprotocols"`: array of protocol names offered in
 ///   Sec-WebSocket-Protocol; the server's choice is read with ws_subprotocol().
-/// - `"maxMessageSize"`: largest message accepted from the server, in bytes
-///   (default 67108864 = 64 MiB). A larger one fails ws_read with
-///   WS_E_MESSAGE_TOO_BIG and closes the connection with 1009.
+/// - `"maxMessageSize"`: largest message accepted from the server, in bytes,
+///   1..2147483648 (2 GiB; default 67108864 = 64 MiB); outside that range
+///   WS_E_INVALID_OPTIONS. A larger message fails ws_read with
+///   WS_E_MESSAGE_TOO_BIG and closes the connection with 1009. Memory for a
+///   message grows with the bytes that actually arrive (each step at most
+///   doubles what was received, at least 256 KiB), never with the length a
+///   frame header announces.
 /// - `"sendTimeout"`: milliseconds one ws_write or ws_flush may wait for the
 ///   network (default: no limit); see WS_E_TIMEOUT and WS_E_PENDING.
 /// - `"closeTimeout"`: milliseconds ws_close waits for the server's close
@@ -927,11 +934,14 @@ pub extern "C" fn ws_cleanup(timeout_ms: c_int) -> c_int {
         let socks: Vec<Arc<Socket>> = registry::remove_all().into_iter().map(|(_, s)| s).collect();
         close_all(&socks, 1001, "", budget);
         drop(socks);
+        // connection attempts first: one that ends now still reaches for the
+        // background thread (and finds its socket closed)
+        let deadline = budget.map(|b| start + b);
+        let pool_done = crate::pool::stop(deadline.unwrap_or_else(|| start + Duration::from_secs(86400 * 365)));
         events::destroy_all();
         events::stop_dispatch();
         crate::reactor::stop();
-        let deadline = budget.map(|b| start + b);
-        if !crate::pool::stop(deadline.unwrap_or_else(|| start + Duration::from_secs(86400 * 365))) {
+        if !pool_done {
             return Err(Error::new(
                 Code::Timeout,
                 format!(
@@ -1046,7 +1056,11 @@ pub extern "C" fn ws_http_status(socket: c_int) -> c_int {
 }
 
 /// A header of the upgrade response (Qore's `connect()` result), by
-/// case-insensitive name; several headers of that name are joined with ", ".
+/// case-insensitive name. When the server sent several lines of that name,
+/// all values are returned in the order sent, joined with ", " (RFC 9110
+/// section 5.3: the same meaning as one line); Set-Cookie values, which
+/// contain commas and must not be combined, are joined with "\n" instead
+/// (one cookie per line). ws_response_headers() has every line as sent.
 ///
 /// Returns: the value, or NULL when the server sent no such header
 /// (ws_last_error_code() == WS_E_OK) or on error (WS_E_BAD_SOCKET,
@@ -1066,7 +1080,10 @@ pub extern "C" fn ws_response_header(socket: c_int, name: *const c_char) -> *con
 }
 
 /// All headers of the upgrade response, as "Name: value\r\n" lines in the
-/// order the server sent them.
+/// order the server sent them, repeated names included (one line each).
+/// Lines end with CRLF here even when the server ended them with a bare LF,
+/// which the library accepts (RFC 9112 section 2.2); the status line must be
+/// HTTP/1.1 (an HTTP/1.0 101 fails the open with WS_E_HANDSHAKE).
 ///
 /// Returns: the text; NULL on error (WS_E_BAD_SOCKET). Lifetime as
 /// ws_response_header().
@@ -1444,4 +1461,39 @@ pub extern "C" fn ws_get_tls_info(socket: c_int, info: *mut ws_tls_info, size: u
         unsafe { info.write(out) };
         Ok(WS_OK)
     })
+}
+
+// ---- failed upgrade readback --------------------------------------------------------
+
+/// The HTTP status of the upgrade response that made this thread's last
+/// call fail: after ws_open(), ws_reconnect() (blocking) or a ws_read() that
+/// reports a failed background connect returned WS_ERROR because the server
+/// refused the upgrade (WS_E_UPGRADE_REJECTED, e.g. 401 or 404) or answered
+/// it wrongly (WS_E_BAD_ACCEPT, WS_E_HANDSHAKE with a complete HTTP head).
+///
+/// Returns: the status (100..999); 0 when the last call succeeded or failed
+/// for another reason (no HTTP response: DNS, TCP, TLS, a timeout, ...).
+/// Per thread, like ws_last_error(): set by the failing call, cleared by
+/// every ws_* call on this thread other than ws_last_error(),
+/// ws_last_error_code(), ws_last_http_status() and
+/// ws_last_response_headers(), which leave it as it is.
+/// Threads: any thread; does not block.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_last_http_status() -> c_int {
+    error::last_http_status() as c_int
+}
+
+/// The header lines of that refused upgrade response, as "Name: value\r\n"
+/// lines in the order the server sent them, repeated names included (as
+/// ws_response_headers() for an open socket), e.g. to read WWW-Authenticate
+/// after a 401 or Location after a redirect.
+///
+/// Returns: never NULL; "" when ws_last_http_status() is 0. The string is
+/// owned by the library and stays valid until the next ws_* call on this
+/// thread other than ws_last_error(), ws_last_error_code(),
+/// ws_last_http_status() and ws_last_response_headers(), which leave it as
+/// it is.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_last_response_headers() -> *const c_char {
+    error::last_http_headers_ptr()
 }

@@ -10,7 +10,9 @@ use crate::options::{Options, Target};
 pub(crate) const USER_AGENT: &str = concat!("wsclient/", env!("CARGO_PKG_VERSION"));
 /// Upper bound for the response head, so that a server that never ends its
 /// headers cannot make us buffer without limit.
-pub(crate) const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// Upper bound for the number of header lines in the response head.
+pub(crate) const MAX_RESPONSE_HEADERS: usize = 256;
 
 /// What the server answered, kept for readback after open.
 #[derive(Clone, Debug, Default)]
@@ -25,12 +27,17 @@ pub struct Upgrade {
 }
 
 impl Upgrade {
-    /// All values of header `name` (case-insensitive), joined with ", ".
+    /// All values of header `name` (case-insensitive), in the order sent,
+    /// joined with ", " as RFC 9110 section 5.3 allows; Set-Cookie, whose
+    /// values contain commas (Expires dates) and which must not be combined
+    /// (RFC 6265 section 3), is joined with "\n" instead.
     pub fn header(&self, name: &str) -> Option<String> {
         let vals: Vec<&str> =
             self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect();
         if vals.is_empty() {
             None
+        } else if name.eq_ignore_ascii_case("set-cookie") {
+            Some(vals.join("\n"))
         } else {
             Some(vals.join(", "))
         }
@@ -52,10 +59,12 @@ impl Upgrade {
 /// The subprotocols we offer: the "subprotocols" option, or what the caller
 /// put in a Sec-WebSocket-Protocol header (which replaces ours).
 pub fn offered_subprotocols(opts: &Options) -> Vec<String> {
-    match opts.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol")) {
-        Some((_, v)) => v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
-        None => opts.subprotocols.clone(),
+    let mut given = opts.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol")).peekable();
+    if given.peek().is_none() {
+        return opts.subprotocols.clone();
     }
+    // one header or several lines (an array value): all are offered
+    given.flat_map(|(_, v)| v.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
 /// Builds the upgrade request. Caller headers replace ours of the same name.
@@ -106,34 +115,60 @@ fn hs_err(code: Code, peer: &str, why: impl std::fmt::Display) -> Error {
 
 /// Parses the response head in `buf`. Ok(None): incomplete. Ok(Some(n, u)):
 /// the head is `buf[..n]` and validated; bytes after it are WebSocket frames.
+///
+/// Line ends may be CRLF or a bare LF (RFC 9112 section 2.2 lets a recipient
+/// accept LF alone; embedded servers send it). The status line must be
+/// HTTP/1.1: RFC 6455 section 4.1 requires an HTTP/1.1 101 and HTTP/1.0 has no
+/// protocol upgrade, so an HTTP/1.0 101 fails; another HTTP/1.0 status is
+/// still reported as the rejection it is. An error after a complete head
+/// carries its status and header lines ([`Error::http`]).
 pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> Result<Option<(usize, Upgrade)>> {
-    let mut headers = [httparse::EMPTY_HEADER; 128];
-    let mut resp = httparse::Response::new(&mut headers);
-    let n = match resp.parse(buf) {
+    if buf.len() >= 2 && matches!(buf[0], 0x15 | 0x16) && buf[1] == 0x03 {
+        // a TLS record (alert or handshake, version 3.x) where HTTP belongs
+        return Err(hs_err(
+            Code::Handshake,
+            peer,
+            "the server answered with TLS, not HTTP: the server speaks TLS: use wss://",
+        ));
+    }
+    if buf.len() == 1 && matches!(buf[0], 0x15 | 0x16) {
+        return Ok(None); // the second byte tells TLS from garbage
+    }
+    // uninitialised slots: parsing does not first zero 256 of them (8 KiB)
+    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; MAX_RESPONSE_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let n = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             if buf.len() >= MAX_RESPONSE_HEAD {
                 return Err(hs_err(
                     Code::Handshake,
                     peer,
-                    format!("response head larger than {MAX_RESPONSE_HEAD} bytes"),
+                    format!("response head larger than {MAX_RESPONSE_HEAD} bytes (no end of the headers)"),
                 ));
             }
             return Ok(None);
         }
-        Err(e) => {
-            let first_line = String::from_utf8_lossy(buf.split(|&b| b == b'\n').next().unwrap_or(b""));
+        Err(httparse::Error::TooManyHeaders) => {
             return Err(hs_err(
                 Code::Handshake,
                 peer,
-                format!(
-                    "malformed HTTP response ({e}): \"{}\"",
-                    first_line.trim_end().chars().take(80).collect::<String>()
-                ),
+                format!("response with more than {MAX_RESPONSE_HEADERS} header lines"),
             ));
+        }
+        Err(e) => {
+            let first_line = String::from_utf8_lossy(buf.split(|&b| b == b'\n').next().unwrap_or(b""));
+            let shown: String =
+                first_line.trim_end().chars().take(80).map(|c| if c.is_control() { '?' } else { c }).collect();
+            return Err(hs_err(Code::Handshake, peer, format!("malformed HTTP response ({e}): \"{shown}\"")));
         }
     };
     let status = resp.code.unwrap_or(0);
+    if status < 100 {
+        // three digits, but not a status (RFC 9110 section 15: 100..599)
+        return Err(hs_err(Code::Handshake, peer, format!("malformed HTTP response (status {status:03})")));
+    }
+    let http10 = resp.version == Some(0);
     let reason = resp.reason.unwrap_or("").to_string();
     let hdrs: Vec<(String, String)> = resp
         .headers
@@ -141,53 +176,55 @@ pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> 
         .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string()))
         .collect();
     let mut up = Upgrade { status, reason, headers: hdrs, subprotocol: None, tls: None };
+    let fail = |up: &Upgrade, code: Code, why: String| -> Error {
+        hs_err(code, peer, why).with_http(up.status, up.raw_headers())
+    };
     if status != 101 {
         let reason = if up.reason.is_empty() { canonical_reason(status) } else { up.reason.as_str() };
-        let mut msg = format!("upgrade rejected by {peer}: HTTP {status} {reason}").trim_end().to_string();
+        let version = if http10 { "HTTP/1.0" } else { "HTTP" };
+        let mut msg = format!("upgrade rejected by {peer}: {version} {status} {reason}").trim_end().to_string();
         // The body often says why (nginx: "400 No required SSL certificate
         // was sent"); only what already arrived with the head is shown.
         if let Some(why) = body_excerpt(&buf[n..]) {
             msg.push_str(&format!(" (\"{why}\")"));
+            if why.to_ascii_lowercase().contains("https port") {
+                // nginx: "The plain HTTP request was sent to HTTPS port"
+                msg.push_str(": the server speaks TLS: use wss://");
+            }
         }
-        return Err(Error::new(Code::UpgradeRejected, msg));
+        return Err(Error::new(Code::UpgradeRejected, msg).with_http(up.status, up.raw_headers()));
     }
-    let has_token = |name: &str, tok: &str| {
+    if http10 {
+        return Err(fail(
+            &up,
+            Code::Handshake,
+            "the server answered HTTP/1.0 101; a WebSocket upgrade needs HTTP/1.1 (RFC 6455 section 4.1)".into(),
+        ));
+    }
+    let has_token = |up: &Upgrade, name: &str, tok: &str| {
         up.header(name).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(tok)))
     };
-    if !has_token("upgrade", "websocket") {
-        return Err(hs_err(
-            Code::Handshake,
-            peer,
-            format!("101 response without \"Upgrade: websocket\" (got {:?})", up.header("upgrade").unwrap_or_default()),
-        ));
+    if !has_token(&up, "upgrade", "websocket") {
+        let got = up.header("upgrade").unwrap_or_default();
+        return Err(fail(&up, Code::Handshake, format!("101 response without \"Upgrade: websocket\" (got {got:?})")));
     }
-    if !has_token("connection", "upgrade") {
-        return Err(hs_err(
-            Code::Handshake,
-            peer,
-            format!(
-                "101 response without \"Connection: Upgrade\" (got {:?})",
-                up.header("connection").unwrap_or_default()
-            ),
-        ));
+    if !has_token(&up, "connection", "upgrade") {
+        let got = up.header("connection").unwrap_or_default();
+        return Err(fail(&up, Code::Handshake, format!("101 response without \"Connection: Upgrade\" (got {got:?})")));
     }
     let want = tungstenite::handshake::derive_accept_key(key.as_bytes());
     match up.header("sec-websocket-accept") {
         Some(got) if got == want => {}
         Some(got) => {
-            return Err(hs_err(
-                Code::BadAccept,
-                peer,
-                format!("bad Sec-WebSocket-Accept \"{got}\" (expected \"{want}\")"),
-            ))
+            return Err(fail(&up, Code::BadAccept, format!("bad Sec-WebSocket-Accept \"{got}\" (expected \"{want}\")")))
         }
-        None => return Err(hs_err(Code::BadAccept, peer, "missing Sec-WebSocket-Accept")),
+        None => return Err(fail(&up, Code::BadAccept, "missing Sec-WebSocket-Accept".into())),
     }
     if let Some(ext) = up.header("sec-websocket-extensions") {
         if !ext.trim().is_empty() {
-            return Err(hs_err(
+            return Err(fail(
+                &up,
                 Code::Handshake,
-                peer,
                 format!("server selected extension \"{ext}\" that was not offered"),
             ));
         }
@@ -195,16 +232,16 @@ pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> 
     if let Some(p) = up.header("sec-websocket-protocol") {
         let p = p.trim().to_string();
         if offered.is_empty() {
-            return Err(hs_err(
+            return Err(fail(
+                &up,
                 Code::Handshake,
-                peer,
                 format!("server selected subprotocol \"{p}\" but none was offered"),
             ));
         }
         if !offered.contains(&p) {
-            return Err(hs_err(
+            return Err(fail(
+                &up,
                 Code::Handshake,
-                peer,
                 format!("server selected subprotocol \"{p}\" that was not offered ({})", offered.join(", ")),
             ));
         }
@@ -289,11 +326,75 @@ mod tests {
             let e = parse_response(r.as_bytes(), KEY, &offered, "p").unwrap_err();
             assert_eq!(e.code, code, "{r}: {}", e.msg);
         }
+        // fuzz/seeds/upgrade_response/crash-status-000: not a status
+        let e = parse_response(b"HTTP/1.1 000 Bad Request\r\n\r\n", KEY, &[], "p").unwrap_err();
+        assert_eq!((e.code, e.msg.as_str()), (Code::Handshake, "upgrade with p: malformed HTTP response (status 000)"));
+        assert!(e.http.is_none());
         let e = parse_response(b"HTTP/1.1 404 \r\n\r\n", KEY, &[], "127.0.0.1:1").unwrap_err();
         assert_eq!(e.msg, "upgrade rejected by 127.0.0.1:1: HTTP 404 Not Found");
         let r =
             b"HTTP/1.1 400 Bad Request\r\n\r\n<html>\r\n<head><title>400 No required SSL certificate was sent</title>";
         let e = parse_response(r, KEY, &[], "p").unwrap_err();
         assert_eq!(e.msg, "upgrade rejected by p: HTTP 400 Bad Request (\"400 No required SSL certificate was sent\")");
+        assert_eq!(e.http.as_deref().map(|h| h.status), Some(400));
+    }
+
+    #[test]
+    fn repeated_headers_are_all_kept() {
+        let r =
+            resp("Set-Cookie: a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT\r\nX-A: 1\r\nSet-Cookie: b=2\r\nx-a: 2\r\n");
+        let (_, up) = parse_response(r.as_bytes(), KEY, &[], "p").unwrap().unwrap();
+        assert_eq!(up.header("X-A").as_deref(), Some("1, 2"));
+        assert_eq!(up.header("set-cookie").as_deref(), Some("a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT\nb=2"));
+        assert_eq!(up.raw_headers().matches("Set-Cookie: ").count(), 2);
+        assert!(up.raw_headers().contains("X-A: 1\r\n") && up.raw_headers().contains("x-a: 2\r\n"));
+    }
+
+    #[test]
+    fn line_ends_versions_and_tls() {
+        // bare LF is accepted (RFC 9112 section 2.2), readback uses CRLF
+        let lf = resp("").replace("\r\n", "\n");
+        let (n, up) = parse_response(lf.as_bytes(), KEY, &[], "p").unwrap().unwrap();
+        assert_eq!(n, lf.len());
+        assert!(up.raw_headers().ends_with("\r\n") && !up.raw_headers().contains("\n\n"));
+        // HTTP/1.0 101 is refused; HTTP/1.0 403 is the rejection it is
+        let e = parse_response(resp("").replace("HTTP/1.1", "HTTP/1.0").as_bytes(), KEY, &[], "p").unwrap_err();
+        assert_eq!(e.code, Code::Handshake);
+        assert!(e.msg.contains("HTTP/1.0 101") && e.msg.contains("needs HTTP/1.1"), "{}", e.msg);
+        assert_eq!(e.http.as_deref().map(|h| h.status), Some(101));
+        let e = parse_response(b"HTTP/1.0 403 Forbidden\r\n\r\n", KEY, &[], "p").unwrap_err();
+        assert_eq!((e.code, e.msg.as_str()), (Code::UpgradeRejected, "upgrade rejected by p: HTTP/1.0 403 Forbidden"));
+        // a TLS alert / handshake record, even as its first two bytes
+        for rec in [&[0x15u8, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46][..], &[0x16, 0x03], &[0x15, 0x03, 0x03]] {
+            let e = parse_response(rec, KEY, &[], "p").unwrap_err();
+            assert!(e.msg.contains("the server speaks TLS: use wss://"), "{}", e.msg);
+            assert!(e.http.is_none());
+        }
+        assert!(parse_response(&[0x16], KEY, &[], "p").unwrap().is_none());
+        assert!(parse_response(&[0x16, 0x04], KEY, &[], "p").unwrap_err().msg.contains("malformed"));
+        // nginx's answer to plain HTTP on a TLS port
+        let r = b"HTTP/1.1 400 Bad Request\r\n\r\n<html><head><title>400 The plain HTTP request was sent to HTTPS port</title>";
+        assert!(parse_response(r, KEY, &[], "p").unwrap_err().msg.ends_with("use wss://"));
+    }
+
+    #[test]
+    fn head_bounds() {
+        let mut r = "HTTP/1.1 101 Switching Protocols\r\nX: ".to_string();
+        r.push_str(&"a".repeat(MAX_RESPONSE_HEAD));
+        let e = parse_response(r.as_bytes(), KEY, &[], "p").unwrap_err();
+        assert!(e.msg.contains("larger than 65536 bytes"), "{}", e.msg);
+        let many = (0..=MAX_RESPONSE_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect::<String>();
+        let e = parse_response(resp(&many).as_bytes(), KEY, &[], "p").unwrap_err();
+        assert!(e.msg.contains("more than 256 header lines"), "{}", e.msg);
+    }
+
+    #[test]
+    fn array_headers_send_one_line_each() {
+        let t = parse_url("ws://h/").unwrap();
+        let o = parse_options(Some(r#"{"headers":{"Cookie":["a=1","b=2"],"Sec-WebSocket-Protocol":["x","y, z"]}}"#))
+            .unwrap();
+        let r = String::from_utf8(build_request(&t, &o, KEY)).unwrap();
+        assert!(r.contains("Cookie: a=1\r\nCookie: b=2\r\n"), "{r}");
+        assert_eq!(offered_subprotocols(&o), ["x", "y", "z"]);
     }
 }

@@ -12,6 +12,7 @@ mod connect;
 mod error;
 mod events;
 pub mod ffi;
+mod fuzzing;
 mod global;
 mod guard;
 mod handshake;
@@ -27,10 +28,17 @@ mod transport;
 
 pub use ffi::*;
 
-/// Internal pieces exposed for the micro-benchmarks in `benches/` only; not a
-/// stable Rust API (the product is the C API).
+/// Internal pieces exposed for the micro-benchmarks in `benches/`, the fuzz
+/// targets in `fuzz/` and their corpus replay (`tests/fuzz_corpus.rs`) only;
+/// not a stable Rust API (the product is the C API).
 #[doc(hidden)]
 pub mod internals {
     pub use crate::options::parse_options;
     pub use crate::proto::{encode_frame, Event, Reader};
+
+    /// The fuzz harnesses: arbitrary bytes in, invariants checked (a broken
+    /// one panics). See `src/fuzzing.rs`.
+    pub mod fuzz {
+        pub use crate::fuzzing::{frame_reader, options, pem, upgrade_response, url};
+    }
 }

@@ -10,6 +10,12 @@ use std::time::Duration;
 /// Largest message accepted from the server unless `maxMessageSize` says
 /// otherwise (documented in the header).
 pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+/// Range of `maxMessageSize`: a message must fit one buffer the host can
+/// address and index (2 GiB, less on a 32-bit target, where isize bounds
+/// every allocation).
+pub(crate) const MIN_MAX_MESSAGE_SIZE: u64 = 1;
+pub(crate) const MAX_MAX_MESSAGE_SIZE: u64 =
+    if (isize::MAX as u64) < (1u64 << 31) { isize::MAX as u64 / 2 } else { 1u64 << 31 };
 /// How long `ws_close` waits for the server's close frame and TCP close.
 pub(crate) const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Bytes of queued outgoing frames above which `ws_write` waits for the kernel
@@ -77,15 +83,23 @@ fn url_error(url: &str, why: impl std::fmt::Display) -> Error {
     Error::new(Code::InvalidUrl, format!("invalid URL \"{}\": {why}", truncate(url, 200)))
 }
 
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
+/// At most `max` bytes of `s` (cut at a character boundary) for a message,
+/// with control characters escaped: a message stays one printable line
+/// whatever the caller passed (a URL with CR LF, a key with a NUL).
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    &s[..end]
+    let mut out = String::with_capacity(end);
+    for c in s[..end].chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Parses a WebSocket URL (RFC 6455 section 3).
@@ -286,8 +300,12 @@ impl Default for Options {
     }
 }
 
+/// An options error; control characters that a value or key brought into
+/// the message (also from the TLS loaders' messages) are escaped, so that
+/// the message stays one printable line.
 fn opt_err(msg: impl std::fmt::Display) -> Error {
-    Error::new(Code::InvalidOptions, format!("argument error in options: {msg}"))
+    let msg = msg.to_string();
+    Error::new(Code::InvalidOptions, format!("argument error in options: {}", truncate(&msg, msg.len())))
 }
 
 /// RFC 7230 `tchar`.
@@ -307,6 +325,17 @@ fn millis(key: &str, v: &Value) -> Result<Duration> {
         _ => Err(opt_err(format!(
             "\"{key}\" must be a positive integer number of milliseconds (1..{}), got {}",
             i32::MAX,
+            short(v)
+        ))),
+    }
+}
+
+fn size_in(key: &str, v: &Value, min: u64, max: u64) -> Result<usize> {
+    match v.as_u64() {
+        Some(n) if n >= min && n <= max => Ok(n as usize),
+        _ => Err(opt_err(format!(
+            "\"{key}\" must be an integer number of bytes from {min} to {max}{}, got {}",
+            if max == 1 << 31 { " (2 GiB)" } else { "" },
             short(v)
         ))),
     }
@@ -336,7 +365,7 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
         Some(t) if t.trim().is_empty() => return Ok(o),
         Some(t) => t,
     };
-    let v: Value = serde_json::from_str(text).map_err(|e| opt_err(format!("invalid JSON: {e}")))?;
+    let v = parse_json(text)?;
     let Value::Object(map) = v else {
         return Err(opt_err(format!("expected a JSON object, got {}", short(&v))));
     };
@@ -345,7 +374,7 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
             "headers" => o.headers = parse_headers(v)?,
             "timeout" => o.timeout = Some(millis(key, v)?),
             "subprotocols" => o.subprotocols = parse_subprotocols(v)?,
-            "maxMessageSize" => o.max_message_size = size(key, v)?,
+            "maxMessageSize" => o.max_message_size = size_in(key, v, MIN_MAX_MESSAGE_SIZE, MAX_MAX_MESSAGE_SIZE)?,
             "sendTimeout" => o.send_timeout = Some(millis(key, v)?),
             "closeTimeout" => o.close_timeout = millis(key, v)?,
             "sendBufferLimit" => o.send_buffer_limit = size(key, v)?,
@@ -392,6 +421,108 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
     Ok(o)
 }
 
+/// Parses JSON text into a Value, refusing a key that appears twice in one
+/// object at any depth (serde_json's own Value silently keeps the last).
+pub fn parse_json(text: &str) -> Result<Value> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = Strict { path: &Path::Root }.deserialize(&mut de).and_then(|v| de.end().map(|_| v)).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Data {
+            opt_err(e) // our duplicate-key message, with serde_json's position
+        } else {
+            opt_err(format!("invalid JSON: {e}"))
+        }
+    })?;
+    Ok(v)
+}
+
+/// Where a value sits in the options, for the duplicate-key message.
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Key(p, k) => {
+                if !matches!(p, Path::Root) {
+                    write!(f, "{p}.")?;
+                }
+                write!(f, "\"{}\"", truncate(k, 60))
+            }
+            Path::Index(p, i) => write!(f, "{p}[{i}]"),
+        }
+    }
+}
+
+struct Strict<'a> {
+    path: &'a Path<'a>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_u64<E>(self, n: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_f64<E>(self, n: f64) -> std::result::Result<Value, E> {
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, s: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(Strict { path: &Path::Index(self.path, out.len()) })? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if out.contains_key(&k) {
+                let at = match self.path {
+                    Path::Root => String::new(),
+                    p => format!(" in {p}"),
+                };
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key \"{}\"{at} (each key may appear once)",
+                    truncate(&k, 60)
+                )));
+            }
+            let v = map.next_value_seed(Strict { path: &Path::Key(self.path, &k) })?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
 fn parse_reconnect(v: &Value) -> Result<Option<Reconnect>> {
     match v {
         Value::Bool(false) => Ok(None),
@@ -427,7 +558,10 @@ fn parse_reconnect(v: &Value) -> Result<Option<Reconnect>> {
 
 fn parse_headers(v: &Value) -> Result<Vec<(String, String)>> {
     let Value::Object(m) = v else {
-        return Err(opt_err(format!("\"headers\" must be an object of name: value strings, got {}", short(v))));
+        return Err(opt_err(format!(
+            "\"headers\" must be an object of name: value (a string, or an array of strings for repeated lines), got {}",
+            short(v)
+        )));
     };
     headers_from_map(m)
 }
@@ -442,21 +576,51 @@ fn headers_from_map(m: &Map<String, Value>) -> Result<Vec<(String, String)>> {
         if MANAGED_HEADERS.contains(&lname.as_str()) {
             return Err(opt_err(format!("\"headers\": \"{name}\" is managed by the library and cannot be set")));
         }
-        let Value::String(value) = value else {
-            return Err(opt_err(format!("\"headers\": value of \"{name}\" must be a string, got {}", short(value))));
+        // a string is one line; an array of strings is one line each, in order
+        let values: Vec<&String> = match value {
+            Value::String(s) => vec![s],
+            Value::Array(a) if !a.is_empty() => {
+                let mut vs = Vec::with_capacity(a.len());
+                for v in a {
+                    let Value::String(s) = v else {
+                        return Err(opt_err(format!(
+                            "\"headers\": the values of \"{name}\" must be strings, got {}",
+                            short(v)
+                        )));
+                    };
+                    vs.push(s);
+                }
+                vs
+            }
+            _ => {
+                return Err(opt_err(format!(
+                    "\"headers\": value of \"{name}\" must be a string or a non-empty array of strings, got {}",
+                    short(value)
+                )))
+            }
         };
-        if !is_field_value(value) {
-            return Err(opt_err(format!(
-                "\"headers\": value of \"{name}\" contains CR, LF or another control character"
-            )));
+        if values.len() > 1 && SINGLE_HEADERS.contains(&lname.as_str()) {
+            return Err(opt_err(format!("\"headers\": \"{name}\" may be sent only once, got {} values", values.len())));
         }
         if out.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
             return Err(opt_err(format!("\"headers\": \"{name}\" given twice")));
         }
-        out.push((name.clone(), value.trim_matches([' ', '\t']).to_string()));
+        for value in values {
+            if !is_field_value(value) {
+                return Err(opt_err(format!(
+                    "\"headers\": value of \"{name}\" contains CR, LF or another control character"
+                )));
+            }
+            out.push((name.clone(), value.trim_matches([' ', '\t']).to_string()));
+        }
     }
     Ok(out)
 }
+
+/// Request headers that HTTP allows once only (RFC 9110, RFC 9112 3.2): a
+/// server must refuse a request with two Host lines, and the library sends
+/// its own one of each of these when the caller gives none.
+const SINGLE_HEADERS: &[&str] = &["host", "authorization", "user-agent", "content-length"];
 
 fn parse_subprotocols(v: &Value) -> Result<Vec<String>> {
     let Value::Array(a) = v else {
@@ -500,6 +664,14 @@ mod tests {
             assert_eq!(e.code, Code::InvalidUrl, "{bad}: {}", e.msg);
         }
         assert_eq!(parse_url("http://h/").unwrap_err().code, Code::UnsupportedScheme);
+        // fuzz/seeds/url/crash-crlf-in-message: the message stays one line
+        let e = parse_url("ws://h\t+\r\nX: y").unwrap_err();
+        assert!(e.msg.starts_with("invalid URL \"ws://h\\t+\\r\\nX: y\""), "{}", e.msg);
+        // fuzz/seeds/options/crash-newline-in-pin: also in the TLS keys' messages
+        let e = parse_options(Some(r#"{"pinnedSha256": "AB\nCD"}"#)).unwrap_err();
+        assert!(e.msg.contains("\"AB\\nCD\" is not a SHA-256"), "{}", e.msg);
+        let e = parse_options(Some(r#"{"a\nb\u0000": 1}"#)).unwrap_err();
+        assert!(e.msg.ends_with("unknown key \"a\\nb\\u{0}\""), "{}", e.msg);
         let t = parse_url("ws://us%40r:p%3Ass@h/").unwrap();
         assert_eq!(t.basic_auth.as_deref(), Some(format!("Basic {}", base64(b"us@r:p:ss")).as_str()));
     }
@@ -520,6 +692,11 @@ mod tests {
                 .unwrap();
         assert_eq!(o.headers[0], ("User-Agent".into(), "x".into()));
         assert_eq!(o.timeout, Some(Duration::from_millis(500)));
+        assert_eq!(parse_options(Some(r#"{"maxMessageSize":2147483648}"#)).unwrap().max_message_size, 1 << 31);
+        // the same key in different objects is fine; escapes name the same key
+        assert!(parse_options(Some(r#"{"autoReconnect":{"maxDelay":5},"headers":{"maxDelay":"x"}}"#)).is_ok());
+        let e = parse_options(Some(r#"{"timeout":1,"\u0074imeout":2}"#)).unwrap_err();
+        assert!(e.msg.contains("duplicate key \"timeout\""), "{}", e.msg);
         for (bad, needle) in [
             ("{", "invalid JSON"),
             ("[]", "expected a JSON object"),
@@ -532,6 +709,17 @@ mod tests {
             (r#"{"headers":{"a":"1","A":"2"}}"#, "twice"),
             (r#"{"subprotocols":["a b"]}"#, "not a valid protocol name"),
             (r#"{"maxMessageSize":-1}"#, "maxMessageSize"),
+            (r#"{"maxMessageSize":0}"#, "from 1 to 2147483648 (2 GiB), got 0"),
+            (r#"{"maxMessageSize":35184372088832}"#, "from 1 to 2147483648 (2 GiB), got 35184372088832"),
+            (r#"{"timeout":1,"timeout":2}"#, "duplicate key \"timeout\""),
+            (r#"{"headers":{"A":"1","A":"2"}}"#, "duplicate key \"A\" in \"headers\""),
+            (r#"{"sslConfig":{"privateKey":{"key":"k","key":"j"}}}"#, "in \"sslConfig\".\"privateKey\""),
+            (r#"{"subprotocols":[{"a":1,"a":2}]}"#, "in \"subprotocols\"[0]"),
+            (r#"{"timeout":1}x"#, "invalid JSON: trailing characters"),
+            (r#"{"headers":{"Cookie":[]}}"#, "non-empty array"),
+            (r#"{"headers":{"Cookie":["a",1]}}"#, "must be strings"),
+            (r#"{"headers":{"Cookie":["a","b\r\nX: y"]}}"#, "CR, LF"),
+            (r#"{"headers":{"Host":["a","b"]}}"#, "only once"),
         ] {
             let e = parse_options(Some(bad)).unwrap_err();
             assert_eq!(e.code, Code::InvalidOptions);

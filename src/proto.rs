@@ -45,6 +45,11 @@ pub enum Event {
 /// Payloads at least this large, with nothing else buffered, are read directly
 /// into the message buffer instead of through the read buffer.
 const DIRECT_MIN: u64 = 8 * 1024;
+/// The message buffer grows with the bytes that actually arrived, never with
+/// the length a frame header announces: each step at most doubles what is
+/// received (and at least this much), so a header announcing 60 MiB costs
+/// this much until the server really sends more.
+pub(crate) const GROW_CHUNK: usize = 256 * 1024;
 /// Size of the read buffer for headers, control frames and small messages.
 pub(crate) const READ_BUF: usize = 16 * 1024;
 
@@ -134,12 +139,21 @@ impl Reader {
     /// the count read.
     pub fn read_target(&mut self) -> &mut [u8] {
         if self.frame_remaining >= DIRECT_MIN && self.start == self.end {
-            let want = self.msg_len + self.frame_remaining.min(usize::MAX as u64) as usize;
-            if self.msg.len() < want {
+            // what the frame still announces, but never more than the message
+            // so far (or one chunk) ahead of the bytes received
+            let rest = self.frame_remaining.min(usize::MAX as u64) as usize;
+            let step = rest.min(self.msg_len.max(GROW_CHUNK));
+            let want = self.msg_len + step;
+            // grow only when the room left is small (once per doubling, not
+            // on every read of a trickling server)
+            if self.msg.len() - self.msg_len < rest.min(DIRECT_MIN as usize) {
+                self.msg.reserve_exact(want - self.msg.len());
                 self.msg.resize(want, 0);
             }
+            // a buffer kept from an earlier message may take more at once
+            let end = self.msg.len().min(self.msg_len + rest);
             self.direct = true;
-            return &mut self.msg[self.msg_len..want];
+            return &mut self.msg[self.msg_len..end];
         }
         self.direct = false;
         if self.start == self.end {
@@ -180,10 +194,19 @@ impl Reader {
         }
     }
 
+    /// Bytes held by the buffers (capacity), for the fuzz targets' memory
+    /// bound: it follows the bytes received, not the lengths announced.
+    pub fn memory(&self) -> usize {
+        self.buf.capacity() + self.msg.capacity()
+    }
+
     fn append(&mut self, from_buf: usize) {
         let need = self.msg_len + from_buf;
         if self.msg.len() < need {
-            self.msg.resize(need.max(self.msg.len() * 2).min(need.max(self.max_message)), 0);
+            // amortised growth, bounded by twice what was received
+            let to = need.max(self.msg_len * 2).min(need.max(self.max_message));
+            self.msg.reserve_exact(to - self.msg.len());
+            self.msg.resize(to, 0);
         }
         self.msg[self.msg_len..need].copy_from_slice(&self.buf[self.start..self.start + from_buf]);
         self.msg_len = need;
@@ -524,6 +547,62 @@ mod tests {
         r.read_target()[..rest.len()].copy_from_slice(&rest);
         r.commit(rest.len());
         assert_eq!(r.next_event().unwrap(), Some(Event::Message));
+    }
+
+    #[test]
+    fn memory_follows_bytes_received_not_the_announced_length() {
+        // a header announcing 60 MiB, then the payload trickles in
+        let announced = 60usize << 20;
+        let mut h = vec![0x82, 127];
+        h.extend_from_slice(&(announced as u64).to_be_bytes());
+        let mut r = Reader::new(64 << 20, &h);
+        assert_eq!(r.next_event().unwrap(), None);
+        let mut received = 0usize;
+        let mut peak = 0;
+        while received < announced {
+            let t = r.read_target();
+            assert!(!t.is_empty());
+            let n = t.len().min(100_000);
+            t[..n].fill(7);
+            r.commit(n);
+            received += n;
+            assert!(r.memory() <= READ_BUF + GROW_CHUNK + 2 * received, "{} bytes held for {received}", r.memory());
+            if received < 1 << 20 {
+                peak = peak.max(r.memory());
+            }
+            let ev = r.next_event().unwrap();
+            assert_eq!(ev.is_some(), received == announced);
+        }
+        assert!(peak < 3 << 20, "{peak}");
+        assert_eq!(r.message().unwrap().1.len(), announced);
+        // a buffer kept from that message takes the next large one in one read
+        r.consume_message();
+        let mut h = vec![0x82, 127];
+        h.extend_from_slice(&(1u64 << 20).to_be_bytes());
+        r.read_target()[..10].copy_from_slice(&h);
+        r.commit(10);
+        assert_eq!(r.next_event().unwrap(), None);
+        assert_eq!(r.read_target().len(), 1 << 20);
+    }
+
+    #[test]
+    fn a_trickling_server_does_not_make_the_buffer_grow_per_read() {
+        let mut h = vec![0x82, 127];
+        h.extend_from_slice(&(1u64 << 20).to_be_bytes());
+        let mut r = Reader::new(64 << 20, &h);
+        assert_eq!(r.next_event().unwrap(), None);
+        let (mut changes, mut last) = (0, r.memory());
+        for _ in 0..300_000 {
+            let t = r.read_target();
+            t[0] = 1;
+            r.commit(1);
+            assert_eq!(r.next_event().unwrap(), None);
+            if r.memory() != last {
+                changes += 1;
+                last = r.memory();
+            }
+        }
+        assert!(changes <= 3, "{changes} reallocations for 300000 one-byte reads");
     }
 
     #[test]

@@ -231,6 +231,11 @@ impl Socket {
     /// Connecting -> Open, unless superseded. Everything that can fail is
     /// done before the connection is published.
     fn attach(self: &Arc<Self>, generation: u64, o: connect::Opened) -> Result<()> {
+        if self.slot.lock().phase == Phase::Closed {
+            // (checked again under the locks below; this spares starting
+            // the background thread for a socket that is gone)
+            return Err(Error::new(Code::BadSocket, format!("socket {} was closed while connecting", self.id())));
+        }
         let reactor = reactor::get()?;
         let owner =
             Owner { socket: Arc::downgrade(self), id: self.id(), queue: self.queue.clone(), rx: self.rx.clone() };

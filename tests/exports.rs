@@ -2,7 +2,7 @@
 //! - every `pub extern "C" fn` in src/ffi.rs runs its body inside the guard
 //!   (`guard::call(` / `guard::call_str(`), which catches panics and records
 //!   the last error; rustls-ffi once shipped two unguarded exports. The only
-//!   exceptions are the four functions that must NOT clear the last error;
+//!   exceptions are the six functions that must NOT clear the last error;
 //! - every export is `#[unsafe(no_mangle)]` and declared in include/wsclient.h,
 //!   and every function the header declares is exported;
 //! - every `#define WS_E_*` in the header names the code ws_error_name()
@@ -17,7 +17,14 @@ use support::*;
 
 /// Exports that must not run in the guard: they read or describe the last
 /// error (or are static) and must leave it as it is.
-const UNGUARDED: [&str; 4] = ["ws_last_error", "ws_last_error_code", "ws_error_name", "ws_version"];
+const UNGUARDED: [&str; 6] = [
+    "ws_last_error",
+    "ws_last_error_code",
+    "ws_last_http_status",
+    "ws_last_response_headers",
+    "ws_error_name",
+    "ws_version",
+];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -307,7 +314,7 @@ fn header_macros_and_types_are_namespaced() {
 
 #[test]
 fn unguarded_getters_keep_the_last_error() {
-    // run time check of the allow-list: none of the four clears the error
+    // run time check of the allow-list: none of the six clears the error
     assert_eq!(ws_close_code(-1), WS_ERROR);
     let msg = last_error();
     for _ in 0..2 {
@@ -316,6 +323,8 @@ fn unguarded_getters_keep_the_last_error() {
         let _ = ws_error_name(-99);
         let _ = ws_last_error();
         let _ = ws_last_error_code();
+        let _ = ws_last_http_status();
+        let _ = ws_last_response_headers();
     }
     assert_eq!(last_code(), WS_E_BAD_SOCKET);
     assert_eq!(last_error(), msg);

@@ -11,14 +11,18 @@
 #    library bundled in it (what a binary wheel ships), plus pytest.
 # 4. Runs pytest against the *installed* package, from outside the source
 #    tree, with WSCLIENT_LIBRARY unset (so the bundled copy is what loads).
+#    tests/test_install.py also does what a user does, in fresh venvs:
+#    `pip install <repo>/bindings/python` (setup.py runs cargo in the
+#    repository, default target dir <repo>/target, and bundles the library).
 #
 # Environment: PYTHON (interpreter for the venv, default python3),
 # CARGO_TARGET_DIR, WSCLIENT_LIBRARY, WSCLIENT_ECHO_SERVER,
 # WSCLIENT_PY_BUNDLE=0 (install without bundling and load the library
 # through WSCLIENT_LIBRARY instead).
 #
-# Exit status: pytest's (0: every test passed). The whole run is limited to
-# 15 minutes, pytest itself to 10.
+# Exit status: pytest's (0: every test passed). The library build is limited
+# to 15 minutes, pytest to 15 (the fresh-venv install test may build the
+# library's release profile from scratch).
 
 set -euo pipefail
 
@@ -80,7 +84,14 @@ if [ "$BUNDLE" = 1 ]; then
 else
     say "installing wsclient into $VENV (library through WSCLIENT_LIBRARY=$LIB)"
 fi
-"$PY" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$STAGE/pkg" >&2
+# The staged copy has the library in src/wsclient/ (bundled as it is) or,
+# with WSCLIENT_PY_BUNDLE=0, is installed without one.
+if [ "$BUNDLE" = 1 ]; then
+    "$PY" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$STAGE/pkg" >&2
+else
+    WSCLIENT_PY_NO_BUNDLE=1 "$PY" -m pip install --quiet --disable-pip-version-check --force-reinstall \
+        --no-deps "$STAGE/pkg" >&2
+fi
 
 # --- 4. run the tests against the installed package -------------------------------------
 cp -R "$HERE/tests" "$RUNDIR/tests"
@@ -92,8 +103,9 @@ else
     export WSCLIENT_LIBRARY="$LIB"
 fi
 export WSCLIENT_ECHO_SERVER="$ECHO"
+export WSCLIENT_SOURCE_DIR="$REPO"  # for tests/test_install.py
 set +e
-timeout --kill-after=10 600 "$PY" -m pytest -p no:cacheprovider -q -rs \
+timeout --kill-after=10 900 "$PY" -m pytest -p no:cacheprovider -q -rs \
     -o faulthandler_timeout=120 tests "$@"
 rc=$?
 set -e

@@ -21,8 +21,8 @@
 //! open, and the description of TLS failures.
 #![deny(unsafe_code)]
 
-mod config;
-mod identity;
+pub(crate) mod config;
+pub(crate) mod identity;
 #[cfg(all(unix, not(target_vendor = "apple"), not(feature = "native-tls-backend")))]
 mod ocsp;
 mod verify;

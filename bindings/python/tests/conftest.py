@@ -96,6 +96,78 @@ def silent_server() -> Iterator[MiniServer]:
         srv.close()
 
 
+@pytest.fixture
+def close_ignoring_server() -> Iterator[MiniServer]:
+    """Accepts the upgrade, then reads and ignores everything: it never
+    answers a close frame (the client waits its closeTimeout).
+    `wait_closes(n, timeout)` returns the close codes received once there
+    are n (or at the timeout)."""
+    from miniserver import parse_close, read_frame
+
+    closes: list = []
+    cv = threading.Condition()
+
+    def handler(conn: socket.socket, _req: object) -> None:
+        conn.settimeout(30)
+        while True:
+            op, payload = read_frame(conn)
+            if op == 0x8:
+                with cv:
+                    closes.append(parse_close(payload)[0])
+                    cv.notify_all()
+
+    def wait_closes(n: int, timeout: float) -> list:
+        with cv:
+            cv.wait_for(lambda: len(closes) >= n, timeout)
+            return list(closes)
+
+    srv = MiniServer(handler)
+    srv.wait_closes = wait_closes  # type: ignore[attr-defined]
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+HERE = Path(__file__).resolve().parent
+
+
+def run_program(name: str, *args: str, timeout: float = 120, env: "dict | None" = None,
+                preload: str = "") -> "subprocess.CompletedProcess[str]":
+    """Runs tests/<name> with this interpreter (the same installed wsclient)
+    and returns the completed process (stdout, stderr as text)."""
+    e = dict(os.environ)
+    e.update(env or {})
+    if preload:
+        e["LD_PRELOAD"] = preload
+        e.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+    return subprocess.run([sys.executable, str(HERE / name), *args], env=e, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def within(seconds: float, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """fn(*args, **kwargs) on a daemon thread: its result, or its exception
+    re-raised here; a test failure if it has not returned within `seconds`
+    (a call that could block forever cannot hang the test run)."""
+    box: list = []
+
+    def run() -> None:
+        try:
+            box.append((True, fn(*args, **kwargs)))
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            box.append((False, e))
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        pytest.fail(f"{getattr(fn, '__name__', fn)} did not return within {seconds} s")
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
+
+
 class Deadline:
     """A time limit for polling loops in tests."""
 

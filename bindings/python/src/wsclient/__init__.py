@@ -42,7 +42,7 @@ from ._errors import (
 )
 from ._events import Event, EventQueue, EventType
 from ._lib import error_name, lib as _clib, library_path
-from ._websocket import ClosedBy, Info, Message, State, WebSocket, connect
+from ._websocket import ClosedBy, Info, Message, State, WebSocket, close_open_sockets, connect
 
 __version__ = "0.1.0"
 
@@ -66,6 +66,7 @@ def set_max_sockets(maximum: int) -> int:
 __all__ = [
     "WebSocket",
     "connect",
+    "close_open_sockets",
     "EventQueue",
     "Event",
     "EventType",

@@ -3,10 +3,10 @@
     WebSocketError (code, name, message)
     |-- InvalidArgument (also ValueError)  WS_E_INVALID_ARGUMENT, WS_E_INVALID_OPTIONS
     |   `-- InvalidURL                     WS_E_INVALID_URL, WS_E_UNSUPPORTED_SCHEME
-    |-- ConnectError                       WS_E_DNS, WS_E_CONNECT, WS_E_TLS,
+    |-- ConnectError (also OSError)        WS_E_DNS, WS_E_CONNECT, WS_E_TLS,
     |                                      WS_E_TLS_VERIFY, WS_E_TOO_MANY_SOCKETS
     |-- HandshakeError                     WS_E_UPGRADE_REJECTED, WS_E_BAD_ACCEPT,
-    |                                      WS_E_HANDSHAKE
+    |                                      WS_E_HANDSHAKE (status, reason, headers)
     |-- ProtocolError                      WS_E_PROTOCOL, WS_E_INVALID_UTF8,
     |                                      WS_E_MESSAGE_TOO_BIG
     |-- ConnectionClosed                   WS_E_CLOSED, and recv() after the
@@ -16,7 +16,7 @@
     |-- BadSocket                          WS_E_BAD_SOCKET
     `-- (anything else: WebSocketError itself, e.g. WS_E_INTERNAL)
 
-    WebSocketTimeout (a TimeoutError, *not* a WebSocketError)
+    WebSocketTimeout (a TimeoutError, so an OSError, *not* a WebSocketError)
                                            WS_TIMEOUT results: WS_E_TIMEOUT
                                            (nothing lost, retry) or WS_E_PENDING
                                            (queued, will be sent; do not resend)
@@ -28,7 +28,8 @@ lost, which is why WebSocketTimeout is outside the WebSocketError tree and
 
 from __future__ import annotations
 
-from typing import Dict, NoReturn, Optional, Type
+import re
+from typing import Dict, List, NoReturn, Optional, Tuple, Type
 
 from . import _lib
 
@@ -56,13 +57,44 @@ class InvalidURL(InvalidArgument):
     """The URL is malformed or its scheme is not ws/wss."""
 
 
-class ConnectError(WebSocketError):
-    """DNS, TCP or TLS failed while connecting."""
+class ConnectError(WebSocketError, OSError):
+    """DNS, TCP or TLS failed while connecting.
+
+    Also an OSError, as the standard library's connection failures are
+    (``except OSError`` catches it like a failed ``socket.create_connection``).
+    ``errno`` is None: the library reports a WS_E_* ``code``, not an errno;
+    ``strerror`` is the message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+        # OSError.__init__ took (code, message) as (errno, strerror); a WS_E_*
+        # number is not an errno.
+        self.errno = None
+        self.strerror = message
 
 
 class HandshakeError(WebSocketError):
     """The server did not accept the WebSocket upgrade (HTTP status, bad
-    Sec-WebSocket-Accept, not a WebSocket response)."""
+    Sec-WebSocket-Accept, not a WebSocket response).
+
+    ``status``: the HTTP status of the server's response (e.g. 403; 0 when
+    there was no parsable response); ``reason``: its reason phrase;
+    ``headers``: its headers as (name, value) pairs in the order sent (empty
+    when the library does not report them: it needs ws_last_response_headers).
+    """
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        status: int = 0,
+        reason: str = "",
+        headers: Optional[List[Tuple[str, str]]] = None,
+    ) -> None:
+        super().__init__(code, message)
+        self.status = int(status)
+        self.reason = reason
+        self.headers: List[Tuple[str, str]] = list(headers or [])
 
 
 class ProtocolError(WebSocketError):
@@ -152,8 +184,62 @@ def error_class(code: int) -> Type[WebSocketError]:
     return _BY_CODE.get(int(code), WebSocketError)
 
 
+# "upgrade rejected by 127.0.0.1:8080: HTTP 401 Unauthorized" with an
+# optional (" excerpt of the body") after it.
+_STATUS_RE = re.compile(r"\bHTTP (\d{3})(?: ([^(\r\n]*?))?\s*(?:\(\"|$)")
+
+
+def parse_headers(text: str) -> List[Tuple[str, str]]:
+    """ "Name: value\\r\\n" lines -> [(name, value), ...] in order."""
+    out: List[Tuple[str, str]] = []
+    for line in text.split("\r\n"):
+        if not line:
+            continue
+        name, _, value = line.partition(":")
+        out.append((name.strip(), value.strip()))
+    return out
+
+
+def _handshake_details(code: int, message: str) -> Tuple[int, str, List[Tuple[str, str]]]:
+    """Status, reason and headers of the refused upgrade that made this
+    thread's last ws_open/ws_reconnect fail. Read right after the failed call
+    (like ws_last_error). With ws_last_http_status/ws_last_response_headers
+    (newer libraries) from the library; otherwise the status and reason are
+    taken from the message, which names them, and no headers are known."""
+    status, reason = 0, ""
+    m = _STATUS_RE.search(message)
+    if m:
+        status, reason = int(m.group(1)), (m.group(2) or "").strip()
+    headers: List[Tuple[str, str]] = []
+    if _lib.has("ws_last_http_status"):
+        st = _lib.lib.ws_last_http_status()
+        if st > 0:
+            if st != status:
+                reason = ""
+            status = st
+    if _lib.has("ws_last_response_headers"):
+        raw = _lib.lib.ws_last_response_headers()
+        if raw:
+            headers = parse_headers(raw.decode("utf-8", "replace"))
+    if not reason and status:
+        import http
+
+        try:
+            reason = http.HTTPStatus(status).phrase
+        except ValueError:
+            pass
+    return status, reason, headers
+
+
 def make_error(code: int, message: str) -> WebSocketError:
-    return error_class(code)(code, message)
+    """The exception for a failed call's code and message. Call it on the
+    failing thread right after the call: a HandshakeError reads the refused
+    upgrade's status and headers from the library then."""
+    cls = error_class(code)
+    if cls is HandshakeError:
+        status, reason, headers = _handshake_details(code, message)
+        return HandshakeError(code, message, status, reason, headers)
+    return cls(code, message)
 
 
 def raise_last(rc: int) -> NoReturn:

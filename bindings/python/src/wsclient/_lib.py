@@ -222,6 +222,27 @@ _proto("ws_queue_destroy", c_int, [c_int])
 _proto("ws_next_event", c_int, [c_int, POINTER(WsEvent), c_int])
 _proto("ws_queue_set_callback", c_int, [c_int, WS_CALLBACK, c_void_p])
 
+# Exports newer than the first release: declared when the loaded library has
+# them, and each use is guarded with has(). (ctypes would otherwise fail the
+# import against an older libwsclient.)
+_OPTIONAL = {
+    # int ws_close_many(const int *sockets, size_t count, int code,
+    #                   const char *reason, int timeout_ms)
+    "ws_close_many": (c_int, [POINTER(c_int), c_size_t, c_int, c_char_p, c_int]),
+    # this thread's last failed ws_open/ws_reconnect: HTTP status and the
+    # "Name: value\r\n" headers of a refused upgrade (0 / "" otherwise)
+    "ws_last_http_status": (c_int, []),
+    "ws_last_response_headers": (c_char_p, []),
+}
+for _name, (_res, _args) in _OPTIONAL.items():
+    if hasattr(lib, _name):
+        _proto(_name, _res, _args)
+
+
+def has(name: str) -> bool:
+    """True when the loaded library exports `name` (for the optional ones)."""
+    return hasattr(lib, name)
+
 
 def last_error() -> "tuple[int, str]":
     """(code, message) of the last failed call on this thread."""
@@ -236,16 +257,25 @@ def error_name(code: int) -> str:
 
 
 def timeout_ms(seconds: Optional[float], what: str = "timeout") -> int:
-    """A Python timeout in seconds (None: wait forever) as the C convention:
-    -1 forever, 0 poll, > 0 milliseconds (rounded up, so 0.0001 s waits 1 ms
-    instead of becoming a poll)."""
+    """A Python timeout in seconds as the C convention, following Python's
+    socket module: None (or +inf) waits forever (-1), 0 polls (0), a positive
+    value is rounded up to whole milliseconds (0.0001 s waits 1 ms instead of
+    becoming a poll; beyond ~24.8 days it is capped at INT_MAX ms). A
+    negative value raises ValueError (an InvalidArgument), as
+    socket.settimeout(-0.5) does: it never means "forever"."""
     if seconds is None:
         return -1
     secs = _seconds(seconds, what)
     if secs < 0:
-        return -1
+        from ._errors import InvalidArgument
+
+        raise InvalidArgument(
+            WS_E_INVALID_ARGUMENT, f"{what} must be None (no limit) or a number of seconds >= 0, not {seconds!r}"
+        )
     if secs == 0:
         return 0
+    if secs == float("inf"):
+        return -1
     ms = -(-secs * 1000 // 1)  # ceil without importing math for floats
     return int(min(max(ms, 1), INT_MAX))
 
@@ -260,3 +290,22 @@ def _seconds(value, what: str) -> float:
     if value != value:  # NaN
         raise ValueError(f"{what} must not be NaN")
     return float(value)
+
+
+def c_string(value: str, what: str) -> bytes:
+    """`value` as the NUL-terminated UTF-8 a `const char *` parameter takes.
+
+    A NUL inside would end the C string early: the library would see only
+    the part before it (a URL "ws://a/\\0ws://b/" would connect to a), so
+    it is refused with ValueError (an InvalidArgument) instead."""
+    if not isinstance(value, str):
+        from ._errors import InvalidArgument
+
+        raise InvalidArgument(WS_E_INVALID_ARGUMENT, f"{what} must be a str, not {type(value).__name__}")
+    if "\0" in value:
+        from ._errors import InvalidArgument
+
+        raise InvalidArgument(
+            WS_E_INVALID_ARGUMENT, f"{what} contains a NUL character at index {value.index(chr(0))}: {value!r}"
+        )
+    return value.encode("utf-8", "surrogatepass")

@@ -55,6 +55,18 @@ def _us(name: str, value: Seconds) -> int:
     return math.ceil(us) if us >= 0 else math.floor(us)
 
 
+def _no_nul(value: str, what: str) -> str:
+    """Header names and values and subprotocols reach the library as JSON
+    strings, where a NUL is representable ("\\u0000") but can never be valid
+    on the wire; refused here like a NUL in any other string argument."""
+    if "\0" in value:
+        raise InvalidArgument(
+            _lib.WS_E_INVALID_OPTIONS,
+            f"argument error in options: {what} contains a NUL character: {value!r}",
+        )
+    return value
+
+
 def _reconnect(value: Any) -> Any:
     if isinstance(value, bool):
         return value
@@ -106,13 +118,13 @@ def build_options(
     o: Dict[str, Any] = {}
     if headers is not None:
         items = headers.items() if isinstance(headers, Mapping) else headers
-        o["headers"] = {str(k): str(v) for k, v in items}
+        o["headers"] = {_no_nul(str(k), "header name"): _no_nul(str(v), f"header {k!s}") for k, v in items}
     if timeout is not None:
         o["timeout"] = _ms("timeout", timeout)
     if subprotocols is not None:
         if isinstance(subprotocols, str):
             subprotocols = [subprotocols]
-        o["subprotocols"] = [str(p) for p in subprotocols]
+        o["subprotocols"] = [_no_nul(str(p), "subprotocol") for p in subprotocols]
     if max_message_size is not None:
         o["maxMessageSize"] = max_message_size
     if ping_interval is not None:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import math
+import operator
+import sys
 import threading
+import time
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import (
     TYPE_CHECKING,
@@ -26,6 +31,7 @@ from ._errors import (
     InvalidArgument,
     WebSocketError,
     make_error,
+    parse_headers,
     raise_last,
 )
 from ._lib import lib
@@ -53,6 +59,8 @@ class ClosedBy(enum.IntEnum):
     CLIENT = _lib.WS_BY_CLIENT
     SERVER = _lib.WS_BY_SERVER
     ERROR = _lib.WS_BY_ERROR
+    #: A value this version of the binding does not know (a newer library).
+    UNKNOWN = -1
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,81 @@ class Info:
     def last_rtt(self) -> Optional[float]:
         """Round trip of the last answered ping in seconds, None if none."""
         return None if self.last_rtt_us < 0 else self.last_rtt_us / 1e6
+
+
+def _enum(cls: Any, value: int, fallback: Any) -> Any:
+    """`cls(value)`, or `fallback` for a number this binding does not know
+    (a newer library may add values; that must not make a call fail)."""
+    try:
+        return cls(value)
+    except ValueError:
+        return fallback
+
+
+# --- receive buffers -----------------------------------------------------------
+#
+# recv() has the library copy each message into memory owned by this binding
+# (ws_read_into), never reading what ws_read would lend: a lent pointer dies
+# with the next read, close() or reconnect() on any thread.
+
+_SMALL = 64 * 1024
+_tls = threading.local()
+
+
+def _small_buffer() -> Any:
+    """This thread's buffer for messages up to _SMALL bytes (one per thread:
+    recv() on different threads never share one)."""
+    b = getattr(_tls, "buf", None)
+    if b is None:
+        b = _tls.buf = ctypes.create_string_buffer(_SMALL)
+    return b
+
+
+def _pyapi() -> Any:
+    api = getattr(ctypes, "pythonapi", None)
+    if api is None or sys.implementation.name != "cpython":
+        return None
+    try:
+        new = api.PyBytes_FromStringAndSize
+        data = api.PyBytes_AsString
+    except AttributeError:
+        return None
+    new.restype, new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_ssize_t]
+    data.restype, data.argtypes = ctypes.c_void_p, [ctypes.py_object]
+    return new, data
+
+
+# CPython: a bytes object of the message's size, allocated uninitialised and
+# filled by the library before anything else can see it (the C API's own
+# PyBytes_FromStringAndSize(NULL, n) idiom), so a large binary message is
+# copied once, as with ws_read. Elsewhere a bytearray and one more copy.
+_PYAPI = _pyapi()
+
+
+def _new_bytes(size: int) -> Tuple[Any, int]:
+    """(object, address of its `size` writable bytes)."""
+    if _PYAPI is not None:
+        obj = _PYAPI[0](None, size)
+        return obj, _PYAPI[1](obj)
+    arr = bytearray(size)
+    return arr, ctypes.addressof((ctypes.c_char * size).from_buffer(arr)) if size else 0
+
+
+def _finish_bytes(obj: Any, size: int) -> bytes:
+    if isinstance(obj, bytes):
+        return obj if len(obj) == size else obj[:size]
+    return bytes(memoryview(obj)[:size])
+
+
+# --- sockets open at exit ---------------------------------------------------------
+
+#: Every WebSocket whose number is not yet released, weakly: a forgotten one
+#: must still be garbage-collectable (its __del__ closes it).
+_OPEN: "weakref.WeakSet[WebSocket]" = weakref.WeakSet()
+_OPEN_LOCK = threading.Lock()
+#: Set by the exit hook (_shutdown): from then on a forgotten socket is
+#: closed without waiting for the server.
+_exiting = False
 
 
 def _to_bytes(data: Any, what: str) -> bytes:
@@ -194,6 +277,8 @@ class WebSocket:
         if rc < 0:
             raise_last(rc)
         self._sock = rc
+        with _OPEN_LOCK:
+            _OPEN.add(self)
 
     @classmethod
     def open_async(cls, url: str, **kwargs: Any) -> "WebSocket":
@@ -215,13 +300,14 @@ class WebSocket:
         if rc < 0:
             raise_last(rc)
         self._sock = rc
+        with _OPEN_LOCK:
+            _OPEN.add(self)
         return self
 
     def _setup(self, url: str, queue: "Optional[EventQueue]") -> None:
         self.url = url
         # Holding the queue keeps it alive while this socket delivers to it.
         self._queue = queue
-        self._read_lock = threading.Lock()
         self._close_lock = threading.Lock()
         self._closed = False
         # Set while close() runs: a concurrent call that finds the number
@@ -320,34 +406,61 @@ class WebSocket:
         """Receive the next message: ``str`` for text, ``bytes`` for binary.
 
         ``timeout`` in seconds: None waits forever, 0 only takes what has
-        already arrived. On expiry :class:`WebSocketTimeout` is raised and
-        nothing is lost (a partly received message is completed by the next
-        call). When the server has closed the connection,
-        :class:`ConnectionClosed` is raised with its ``close_code`` and
-        ``close_reason``; after a failure, the failure's exception.
+        already arrived; a negative value raises ValueError (as in the socket
+        module). On expiry :class:`WebSocketTimeout` is raised and nothing is
+        lost (a partly received message is completed by the next call). When
+        the server has closed the connection, :class:`ConnectionClosed` is
+        raised with its ``close_code`` and ``close_reason``; after a failure,
+        the failure's exception; after :meth:`close` (also one that another
+        thread calls while this one waits), :class:`ConnectionClosed`.
         """
-        data = ctypes.c_void_p()
+        ms = _lib.timeout_ms(timeout)
+        deadline = None if ms <= 0 else time.monotonic() + ms / 1000.0
+        sock = self._s()
+        # ws_read_into copies the message into memory this binding owns:
+        # a thread-local buffer for small messages, else a bytes object of
+        # exactly the message's size (the library keeps a message that does
+        # not fit and reports its size). Nothing here ever reads memory the
+        # library lent, so a close() or reconnect() on another thread cannot
+        # pull a message out from under this copy.
+        buf = _small_buffer()
+        ptr, cap = ctypes.addressof(buf), _SMALL
+        big: Optional[Any] = None
         n = ctypes.c_size_t()
         kind = ctypes.c_int()
-        # The message is lent by the library until the next read on this
-        # socket: one reader at a time, and it is copied before the lock is
-        # released.
-        with self._read_lock:
-            rc = lib.ws_read(self._s(), ctypes.byref(data), ctypes.byref(n), ctypes.byref(kind),
-                             _lib.timeout_ms(timeout))
+        while True:
+            rc = lib.ws_read_into(sock, ptr, cap, ctypes.byref(n), ctypes.byref(kind), ms)
             if rc == _lib.WS_OK:
-                raw = ctypes.string_at(data.value, n.value) if n.value and data.value else b""
+                size = n.value
+                if big is None:
+                    raw = ctypes.string_at(ptr, size) if size else b""
+                else:
+                    raw = _finish_bytes(big, size)
                 return raw.decode("utf-8") if kind.value == _lib.WS_TEXT else raw
-            if rc == _lib.WS_CLOSED:
-                code, reason = self._close_readback()
-                raise ConnectionClosed(
-                    _lib.WS_E_CLOSED,
-                    f"the connection is closed (close code {code}{', ' + repr(reason) if reason else ''})",
-                    code,
-                    reason,
-                )
-            self._fail(rc)
-            raise AssertionError("unreachable")  # pragma: no cover
+            if rc == _lib.WS_ERROR and lib.ws_last_error_code() == _lib.WS_E_BUFFER_TOO_SMALL:
+                # The message (n bytes) is complete and kept: fetch it into a
+                # buffer of its size. Another thread reading the same socket
+                # may take it first; then this loops for the next one.
+                big, ptr = _new_bytes(n.value)
+                cap = n.value
+                if deadline is not None:
+                    ms = max(0, math.ceil((deadline - time.monotonic()) * 1000))
+                continue
+            break
+        if rc == _lib.WS_CLOSED:
+            code, reason = self._close_readback()
+            if code is None and (self._closing or self._closed):
+                # close() on another thread released the number meanwhile
+                raise ConnectionClosed(_lib.WS_E_CLOSED, f"socket {self._sock} was closed by close()",
+                                       *self._final_close)
+            raise ConnectionClosed(
+                _lib.WS_E_CLOSED,
+                f"the connection is closed (close code {code}{', ' + repr(reason) if reason else ''})",
+                code,
+                reason,
+            )
+        self._fail(rc)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def __iter__(self) -> Iterator[Message]:
         """Iterate over received messages until the connection is closed
@@ -362,11 +475,19 @@ class WebSocket:
 
     # --- closing -----------------------------------------------------------------
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = 1000, reason: Optional[str] = "") -> None:
         """Close the connection (close frame with `code` and `reason`, wait up
         to ``close_timeout`` for the server) and release the socket number.
-        Idempotent. An invalid code or a reason over 123 UTF-8 bytes raises
-        :class:`InvalidArgument` and leaves the connection open."""
+        Idempotent. A code the protocol does not allow (outside 1000-1003,
+        1007-1013, 3000-4999; 0 means 1000), a reason over 123 UTF-8 bytes or
+        with a NUL character raises :class:`InvalidArgument` (a ValueError)
+        and leaves the connection open.
+
+        From another thread, close() wakes a :meth:`recv` blocked on this
+        socket (it raises :class:`ConnectionClosed`) and makes a blocked
+        :meth:`send` fail."""
+        code = _close_code(code)
+        reason_b = b"" if reason is None else _lib.c_string(reason, "close reason")
         with self._close_lock:
             if self._closed or not self._sock:
                 return
@@ -377,14 +498,20 @@ class WebSocket:
             except WebSocketError:
                 final = (None, "")
             self._closing = True
-            rc = lib.ws_close(self._sock, int(code), reason.encode("utf-8", "surrogatepass"))
+            rc = lib.ws_close(self._sock, code, reason_b)
             if rc != _lib.WS_OK:
                 c, msg = _lib.last_error()
                 if c != _lib.WS_E_BAD_SOCKET:
                     self._closing = False
                     raise make_error(c, msg)
-            self._final_close = final
-            self._closed = True
+            self._released(final)
+
+    def _released(self, final: Tuple[Optional[int], str]) -> None:
+        """The number was released (by close() or the exit hook)."""
+        self._final_close = final
+        self._closed = True
+        with _OPEN_LOCK:
+            _OPEN.discard(self)
 
     def __enter__(self) -> "WebSocket":
         return self
@@ -394,9 +521,14 @@ class WebSocket:
 
     def __del__(self) -> None:
         # Like socket.socket: a forgotten connection is closed, with a
-        # ResourceWarning so the leak can be found.
+        # ResourceWarning so the leak can be found. During interpreter exit
+        # the exit hook has closed every open socket already (all in
+        # parallel); one opened after it is closed without waiting.
         if getattr(self, "_sock", 0) and not getattr(self, "_closed", True):
             try:
+                if _exiting or sys.is_finalizing():
+                    _close_now([self])
+                    return
                 warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self, stacklevel=2)
                 self.close(1001)
             except Exception:  # noqa: BLE001 - interpreter shutdown, library gone
@@ -420,7 +552,7 @@ class WebSocket:
         rc = lib.ws_state(self._sock)
         if rc < 0:
             self._fail(rc)
-        return State(rc)
+        return _enum(State, rc, State.CLOSED if rc > State.CLOSED else State.CONNECTING)
 
     @property
     def is_open(self) -> bool:
@@ -442,9 +574,9 @@ class WebSocket:
         if rc != _lib.WS_OK:
             self._fail(rc)
         return Info(
-            state=State(raw.state),
+            state=_enum(State, raw.state, State.CLOSED if raw.state > State.CLOSED else State.CONNECTING),
             http_status=raw.http_status,
-            closed_by=ClosedBy(raw.closed_by),
+            closed_by=_enum(ClosedBy, raw.closed_by, ClosedBy.UNKNOWN),
             close_code_sent=raw.close_code_sent,
             close_code_received=raw.close_code_received,
             clean=bool(raw.clean),
@@ -482,7 +614,7 @@ class WebSocket:
     def response_header(self, name: str) -> Optional[str]:
         """A header of the upgrade response by case-insensitive name (several
         joined with ", "), or None if the server did not send it."""
-        v = lib.ws_response_header(self._s(), name.encode("utf-8"))
+        v = lib.ws_response_header(self._s(), _lib.c_string(name, "header name"))
         if v is None:
             code, msg = _lib.last_error()
             if code != _lib.WS_E_OK:
@@ -497,13 +629,7 @@ class WebSocket:
         v = lib.ws_response_headers(self._s())
         if v is None:
             self._fail(_lib.WS_ERROR)
-        out: List[Tuple[str, str]] = []
-        for line in v.decode("utf-8", "replace").split("\r\n"):
-            if not line:
-                continue
-            name, _, value = line.partition(":")
-            out.append((name.strip(), value.strip()))
-        return out
+        return parse_headers(v.decode("utf-8", "replace"))
 
     def _close_readback(self) -> Tuple[Optional[int], str]:
         code = lib.ws_close_code(self._sock)
@@ -538,9 +664,95 @@ def raise_last_code(rc: int, code: int, msg: str) -> None:
 
 
 def _url_bytes(url: str) -> bytes:
-    if not isinstance(url, str):
-        raise InvalidArgument(_lib.WS_E_INVALID_ARGUMENT, f"url must be a str, not {type(url).__name__}")
-    return url.encode("utf-8", "surrogatepass")
+    return _lib.c_string(url, "url")
+
+
+def _close_code(code: Any) -> int:
+    """A close code as the int ws_close takes; outside 0..65535 (where a C
+    int would silently wrap, or be no close code at all) it raises."""
+    if isinstance(code, bool):
+        raise InvalidArgument(_lib.WS_E_INVALID_ARGUMENT, f"close code must be an int, not {code!r}")
+    try:
+        c = operator.index(code)
+    except TypeError:
+        raise InvalidArgument(
+            _lib.WS_E_INVALID_ARGUMENT, f"close code must be an int, not {type(code).__name__}"
+        ) from None
+    if not 0 <= c <= 65535:
+        raise InvalidArgument(
+            _lib.WS_E_INVALID_ARGUMENT,
+            f"close code {c} is not allowed (use 0 or 1000-1003, 1007-1013, 3000-4999)",
+        )
+    return c
+
+
+def _close_now(sockets: "List[WebSocket]", timeout_ms: int = 0) -> None:
+    """Release the numbers of `sockets` (open ones, not being closed by
+    another thread) at once: one ws_close_many call, every closing handshake
+    in parallel within `timeout_ms` (< 0: each socket's closeTimeout), code
+    1001 Going Away. A library without ws_close_many: ws_close on up to 64
+    threads at a time (each waits up to its closeTimeout), or one after
+    another where threads can no longer start."""
+    todo: List[Tuple[WebSocket, Tuple[Optional[int], str]]] = []
+    for ws in sockets:
+        # a socket whose close() is running on another thread is left to it
+        if not ws._close_lock.acquire(blocking=False):
+            continue
+        if ws._closed or not ws._sock:
+            ws._close_lock.release()
+            continue
+        try:
+            final = ws._close_readback()
+        except Exception:  # noqa: BLE001
+            final = (None, "")
+        ws._closing = True
+        todo.append((ws, final))
+    if not todo:
+        return
+    try:
+        if _lib.has("ws_close_many"):
+            nums = (ctypes.c_int * len(todo))(*[ws._sock for ws, _ in todo])
+            lib.ws_close_many(nums, len(todo), 1001, b"", int(timeout_ms))
+        else:
+            _close_in_threads([ws._sock for ws, _ in todo])
+    finally:
+        for ws, final in todo:
+            ws._released(final)
+            ws._close_lock.release()
+
+
+def _close_in_threads(numbers: List[int]) -> None:
+    pending = list(numbers)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                n = pending.pop()
+            lib.ws_close(n, 1001, None)
+
+    threads = []
+    for _ in range(min(64, len(pending))):
+        t = threading.Thread(target=worker, name="wsclient-exit-close", daemon=True)
+        try:
+            t.start()
+        except RuntimeError:  # no new threads at this stage of shutdown
+            break
+        threads.append(t)
+    worker()  # this thread takes part (and does everything if none started)
+    for t in threads:
+        t.join()
+
+
+def close_open_sockets() -> None:
+    """Close every socket this binding has not released yet, all closing
+    handshakes at once (each within its closeTimeout). The exit hook calls
+    it; programs may too."""
+    with _OPEN_LOCK:
+        sockets = list(_OPEN)
+    _close_now(sockets, -1)
 
 
 def connect(url: str, **kwargs: Any) -> WebSocket:

@@ -1,0 +1,4 @@
+//! libFuzzer entry for `wsclient::internals::fuzz::frame_reader` (src/fuzzing.rs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wsclient::internals::fuzz::frame_reader(data));

@@ -1,0 +1,4 @@
+//! libFuzzer entry for `wsclient::internals::fuzz::upgrade_response` (src/fuzzing.rs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wsclient::internals::fuzz::upgrade_response(data));
