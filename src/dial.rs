@@ -122,7 +122,8 @@ pub fn connect(addrs: &[SocketAddr], delay: Duration, deadline: Option<Instant>)
             match a.sock.take_error() {
                 Ok(None) if a.sock.peer_addr().is_ok() => {
                     // the winner; `running` (the others) closes when dropped
-                    return finish(a.sock).map_err(|e| DialError::Failed(format!("connect {}: {}", a.addr, describe_io(&e))));
+                    return finish(a.sock)
+                        .map_err(|e| DialError::Failed(format!("connect {}: {}", a.addr, describe_io(&e))));
                 }
                 Ok(None) => errors.push(format!("connect {}: connection failed", a.addr)),
                 Ok(Some(e)) | Err(e) => {
@@ -147,10 +148,7 @@ mod tests {
     #[test]
     fn interleaves_families() {
         let v = [sa("[::1]:1"), sa("[::2]:1"), sa("[::3]:1"), sa("127.0.0.1:1"), sa("127.0.0.2:1")];
-        assert_eq!(
-            interleave(&v),
-            [sa("[::1]:1"), sa("127.0.0.1:1"), sa("[::2]:1"), sa("127.0.0.2:1"), sa("[::3]:1")]
-        );
+        assert_eq!(interleave(&v), [sa("[::1]:1"), sa("127.0.0.1:1"), sa("[::2]:1"), sa("127.0.0.2:1"), sa("[::3]:1")]);
         let v = [sa("10.0.0.1:1"), sa("[::1]:1")];
         assert_eq!(interleave(&v), v);
         assert!(interleave(&[]).is_empty());

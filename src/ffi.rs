@@ -127,6 +127,26 @@ pub const WS_E_HEALTH_CHECK: c_int = 24;
 /// The socket is not connected: still connecting (ws_open_async), waiting to
 /// reconnect, or its connection attempt failed.
 pub const WS_E_NOT_OPEN: c_int = 25;
+/// The proxy could not be reached: its name did not resolve, or TCP to it
+/// was refused or unreachable ("proxy http://p:3128 unreachable: ...").
+pub const WS_E_PROXY_CONNECT: c_int = 26;
+/// The proxy refused the tunnel: an HTTP proxy answered CONNECT with a
+/// status other than 2xx and 407 ("... refused CONNECT to h:443: HTTP 403
+/// Forbidden"; the status and headers also in ws_last_http_status() and
+/// ws_last_response_headers()), or a SOCKS5 proxy replied with an error
+/// ("SOCKS5 reply 5 (connection refused)": RFC 1928 codes 1-8 by name).
+pub const WS_E_PROXY_REFUSED: c_int = 27;
+/// Proxy authentication required (no user in the proxy URL) or failed
+/// (user or password rejected): HTTP 407 (in ws_last_http_status()), a
+/// SOCKS5 proxy that wants user/password, or an RFC 1929 failure. The
+/// message says which; it never contains the password.
+pub const WS_E_PROXY_AUTH: c_int = 28;
+/// TLS to an https:// proxy failed (handshake or certificate verification
+/// with the "proxy..." TLS options; the message has the TLS details).
+pub const WS_E_PROXY_TLS: c_int = 29;
+/// The proxy answered something that is not HTTP (CONNECT) or SOCKS5, or
+/// closed the connection in the middle of the tunnel set-up.
+pub const WS_E_PROXY_PROTOCOL: c_int = 30;
 
 // ---- events (ws_next_event, callbacks) --------------------------------------------
 
@@ -1005,6 +1025,11 @@ pub extern "C" fn ws_error_name(code: c_int) -> *const c_char {
         WS_E_PENDING => c"WS_E_PENDING",
         WS_E_HEALTH_CHECK => c"WS_E_HEALTH_CHECK",
         WS_E_NOT_OPEN => c"WS_E_NOT_OPEN",
+        WS_E_PROXY_CONNECT => c"WS_E_PROXY_CONNECT",
+        WS_E_PROXY_REFUSED => c"WS_E_PROXY_REFUSED",
+        WS_E_PROXY_AUTH => c"WS_E_PROXY_AUTH",
+        WS_E_PROXY_TLS => c"WS_E_PROXY_TLS",
+        WS_E_PROXY_PROTOCOL => c"WS_E_PROXY_PROTOCOL",
         _ => c"WS_E_UNKNOWN",
     };
     s.as_ptr()
@@ -1470,6 +1495,8 @@ pub extern "C" fn ws_get_tls_info(socket: c_int, info: *mut ws_tls_info, size: u
 /// reports a failed background connect returned WS_ERROR because the server
 /// refused the upgrade (WS_E_UPGRADE_REJECTED, e.g. 401 or 404) or answered
 /// it wrongly (WS_E_BAD_ACCEPT, WS_E_HANDSHAKE with a complete HTTP head).
+/// Also the status of an HTTP proxy's refused CONNECT (WS_E_PROXY_REFUSED,
+/// e.g. 403; WS_E_PROXY_AUTH, 407).
 ///
 /// Returns: the status (100..999); 0 when the last call succeeded or failed
 /// for another reason (no HTTP response: DNS, TCP, TLS, a timeout, ...).
@@ -1496,4 +1523,80 @@ pub extern "C" fn ws_last_http_status() -> c_int {
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_last_response_headers() -> *const c_char {
     error::last_http_headers_ptr()
+}
+
+// ---- proxy readback -------------------------------------------------------------------
+
+/// Whether and which proxy a connection went through (ws_get_proxy_info()).
+/// Strings are NUL-terminated, cut at a character boundary when longer than
+/// their array. The proxy password is never in it.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct ws_proxy_info {
+    /// 1 when the connection goes through a proxy, 0 when it is direct.
+    pub used: c_int,
+    /// HTTP proxies: the status of the CONNECT answer (200); SOCKS5: 0.
+    pub connect_status: c_int,
+    /// The proxy's port.
+    pub port: c_int,
+    /// "http", "https", "socks5" or "socks5h"; "" when direct.
+    pub kind: [c_char; 16],
+    /// The proxy URL without the password: "http://user@proxy:3128".
+    pub url: [c_char; 320],
+    /// The proxy's host name or address (without brackets).
+    pub host: [c_char; 256],
+    /// Where it was set: "option", or the environment variable
+    /// ("https_proxy", "ALL_PROXY", ...); "" when direct.
+    pub source: [c_char; 32],
+}
+
+/// Fill `*info` with whether the socket's connection goes through a proxy,
+/// which one (type, URL without the password, host, port), where it was set
+/// (the "proxy" option or an environment variable) and the CONNECT status.
+///
+/// It describes the current connection; after the connection ended (and
+/// until ws_close()) the last one; after a reconnect the new one.
+///
+/// `size` must be `sizeof(ws_proxy_info)` as the caller was compiled with;
+/// the library writes at most that many bytes (later versions only append
+/// fields).
+/// Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (not
+/// connected yet), WS_E_INVALID_ARGUMENT (info NULL or size too small).
+/// Does not block. Threads: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_get_proxy_info(socket: c_int, info: *mut ws_proxy_info, size: usize) -> c_int {
+    guard::call(|| {
+        if info.is_null() {
+            return Err(Error::arg("info is NULL"));
+        }
+        if size < std::mem::size_of::<ws_proxy_info>() {
+            return Err(Error::arg(format!(
+                "size {size} is smaller than this library's ws_proxy_info ({} bytes)",
+                std::mem::size_of::<ws_proxy_info>()
+            )));
+        }
+        let up = registry::get(socket)?.upgrade()?;
+        let mut out = ws_proxy_info {
+            used: 0,
+            connect_status: 0,
+            port: 0,
+            kind: [0; 16],
+            url: [0; 320],
+            host: [0; 256],
+            source: [0; 32],
+        };
+        if let Some(p) = &up.proxy {
+            out.used = 1;
+            out.connect_status = p.status as c_int;
+            out.port = p.port as c_int;
+            copy_text(&mut out.kind, p.kind);
+            copy_text(&mut out.url, &p.url);
+            copy_text(&mut out.host, &p.host);
+            copy_text(&mut out.source, p.source);
+        }
+        // SAFETY: info is non-NULL and the caller promises `size` >= our
+        // struct size writable bytes (checked above against our size).
+        unsafe { info.write(out) };
+        Ok(WS_OK)
+    })
 }

@@ -61,8 +61,8 @@ pub fn spawn(job: Job) -> Result<()> {
     let p = pool()?;
     let mut j = p.jobs.lock();
     j.stop = false; // (a ws_cleanup that timed out: the library is in use again)
-    // every queued job needs its own idle worker (one woken for an earlier
-    // job may not have taken it yet)
+                    // every queued job needs its own idle worker (one woken for an earlier
+                    // job may not have taken it yet)
     if j.queue.len() >= j.idle && j.threads < MAX_THREADS {
         let p2 = p.clone();
         match std::thread::Builder::new().name("wsclient-connect".into()).spawn(move || worker(p2)) {

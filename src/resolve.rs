@@ -169,7 +169,8 @@ fn worker(r: Arc<Resolver>) {
         if let Some(e) = st.queue.pop_front() {
             st.started += 1;
             drop(st);
-            let out = std::panic::catch_unwind(|| getaddrinfo(&e.name))
+            let name = e.name.clone();
+            let out = std::panic::catch_unwind(move || getaddrinfo(&name))
                 .unwrap_or_else(|_| Err("internal error in the resolver".into()));
             st = r.st.lock();
             st.pending.remove(&e.name.to_ascii_lowercase());

@@ -130,7 +130,9 @@ impl NoProxy {
         }
         let HostKind::Name(n) = host else { return false };
         let n = n.trim_end_matches('.').to_ascii_lowercase();
-        self.names.iter().any(|d| n == *d || (n.len() > d.len() && n.ends_with(d.as_str()) && n.as_bytes()[n.len() - d.len() - 1] == b'.'))
+        self.names.iter().any(|d| {
+            n == *d || (n.len() > d.len() && n.ends_with(d.as_str()) && n.as_bytes()[n.len() - d.len() - 1] == b'.')
+        })
     }
 }
 

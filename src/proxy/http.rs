@@ -84,6 +84,15 @@ pub fn parse(buf: &[u8], proxy: &str) -> Result<Option<Answer>> {
 /// rest WS_E_PROXY_REFUSED; the status reads as an upgrade status does
 /// ("HTTP 403 Forbidden").
 pub fn refusal(a: &Answer, p: &ProxyUrl, target: &Target) -> Error {
+    let mut e = refusal_msg(a, p, target);
+    // ws_last_http_status() / ws_last_response_headers(), as for a refused
+    // upgrade
+    let headers: String = a.headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+    e.http = Some(std::sync::Arc::new(crate::error::HttpReply { status: a.status, headers }));
+    e
+}
+
+fn refusal_msg(a: &Answer, p: &ProxyUrl, target: &Target) -> Error {
     let proxy = p.display();
     let reason = if a.reason.is_empty() { canonical(a.status) } else { a.reason.as_str() };
     let status = format!("HTTP {} {reason}", a.status).trim_end().to_string();
@@ -97,10 +106,7 @@ pub fn refusal(a: &Answer, p: &ProxyUrl, target: &Target) -> Error {
         };
         return Error::new(Code::ProxyAuth, format!("{what} ({status}{how})"));
     }
-    Error::new(
-        Code::ProxyRefused,
-        format!("proxy {proxy} refused CONNECT to {}: {status}{squid}", authority(target)),
-    )
+    Error::new(Code::ProxyRefused, format!("proxy {proxy} refused CONNECT to {}: {status}{squid}", authority(target)))
 }
 
 fn canonical(status: u16) -> &'static str {
@@ -138,7 +144,9 @@ pub fn connect(t: &mut Transport, p: &ProxyUrl, target: &Target, deadline: Optio
         if len == buf.len() {
             buf.resize((buf.len() * 2).min(MAX_HEAD), 0);
         }
-        let n = t.read_until(&mut buf[len..], deadline, Duration::ZERO).map_err(|e| io_err("reading the answer to CONNECT", e))?;
+        let n = t
+            .read_until(&mut buf[len..], deadline, Duration::ZERO)
+            .map_err(|e| io_err("reading the answer to CONNECT", e))?;
         if n == 0 {
             return Err(Error::new(
                 Code::ProxyProtocol,
@@ -153,7 +161,10 @@ pub fn connect(t: &mut Transport, p: &ProxyUrl, target: &Target, deadline: Optio
             if a.extra > 0 {
                 return Err(Error::new(
                     Code::ProxyProtocol,
-                    format!("proxy {proxy}: {} bytes of data after its CONNECT answer, before the tunnel was used", a.extra),
+                    format!(
+                        "proxy {proxy}: {} bytes of data after its CONNECT answer, before the tunnel was used",
+                        a.extra
+                    ),
                 ));
             }
             return Ok(a.status);
@@ -189,7 +200,10 @@ mod tests {
         assert_eq!(e.code, Code::ProxyProtocol);
         assert!(e.msg.contains("not an HTTP proxy"), "{}", e.msg);
         let big = vec![b'a'; MAX_HEAD];
-        assert_eq!(parse(&[b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &big].concat(), "p").unwrap_err().code, Code::ProxyProtocol);
+        assert_eq!(
+            parse(&[b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &big].concat(), "p").unwrap_err().code,
+            Code::ProxyProtocol
+        );
     }
 
     #[test]
@@ -200,6 +214,8 @@ mod tests {
         let a = parse(b"HTTP/1.1 403 Forbidden\r\nX-Squid-Error: ERR_ACCESS_DENIED 0\r\n\r\n", "p").unwrap().unwrap();
         let e = refusal(&a, &anon, &t);
         assert_eq!(e.code, Code::ProxyRefused);
+        let h = e.http.as_ref().unwrap();
+        assert_eq!((h.status, h.headers.as_str()), (403, "X-Squid-Error: ERR_ACCESS_DENIED 0\r\n"));
         assert_eq!(e.msg, "proxy http://p:1 refused CONNECT to h:81: HTTP 403 Forbidden (ERR_ACCESS_DENIED 0)");
         let a = parse(b"HTTP/1.1 407 \r\nProxy-Authenticate: Basic realm=\"x\"\r\n\r\n", "p").unwrap().unwrap();
         let e = refusal(&a, &anon, &t);

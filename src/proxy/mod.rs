@@ -219,7 +219,11 @@ impl Default for ProxyOptions {
 
 /// Parses a proxy key of the options mapping. None: not a proxy key. Err:
 /// what is wrong with the value (the caller adds the key).
-pub fn parse_option(key: &str, v: &serde_json::Value, po: &mut ProxyOptions) -> Option<std::result::Result<(), String>> {
+pub fn parse_option(
+    key: &str,
+    v: &serde_json::Value,
+    po: &mut ProxyOptions,
+) -> Option<std::result::Result<(), String>> {
     use serde_json::Value;
     let r = match key {
         "proxy" => {
@@ -284,9 +288,7 @@ pub struct Route {
 pub fn route(target: &Target, po: &ProxyOptions) -> crate::error::Result<Option<Route>> {
     match &po.setting {
         Setting::Off => Ok(None),
-        Setting::Url(u) => {
-            Ok((!po.no_proxy.matches(&target.host)).then(|| Route { url: u.clone(), source: "option" }))
-        }
+        Setting::Url(u) => Ok((!po.no_proxy.matches(&target.host)).then(|| Route { url: u.clone(), source: "option" })),
         Setting::Env(e) => {
             let Some((var, value)) = e.for_scheme(&target.scheme) else { return Ok(None) };
             if e.no_proxy.matches(&target.host) || po.no_proxy.matches(&target.host) {

@@ -7,7 +7,7 @@
 use super::ProxyUrl;
 use crate::error::{Code, Error, Result};
 use crate::transport::Transport;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Where the tunnel goes.
@@ -103,21 +103,6 @@ pub fn reply_len(head: &[u8; 5]) -> Option<usize> {
     }
 }
 
-/// The bound address of a success reply (for messages; unused otherwise).
-pub fn bound(reply: &[u8]) -> Option<String> {
-    match reply.get(3)? {
-        1 if reply.len() >= 10 => {
-            let ip: [u8; 4] = reply[4..8].try_into().ok()?;
-            Some(SocketAddr::new(IpAddr::from(ip), u16::from_be_bytes([reply[8], reply[9]])).to_string())
-        }
-        4 if reply.len() >= 22 => {
-            let ip: [u8; 16] = reply[4..20].try_into().ok()?;
-            Some(SocketAddr::new(IpAddr::from(ip), u16::from_be_bytes([reply[20], reply[21]])).to_string())
-        }
-        _ => None,
-    }
-}
-
 struct Io<'a> {
     t: &'a mut Transport,
     deadline: Option<Instant>,
@@ -146,7 +131,11 @@ impl Io<'_> {
             if n == 0 {
                 return Err(Error::new(
                     Code::ProxyProtocol,
-                    format!("SOCKS5 proxy {}: connection closed while {what} ({got} of {} bytes)", self.proxy, buf.len()),
+                    format!(
+                        "SOCKS5 proxy {}: connection closed while {what} ({got} of {} bytes)",
+                        self.proxy,
+                        buf.len()
+                    ),
                 ));
             }
             got += n;
@@ -199,12 +188,12 @@ pub fn connect(t: &mut Transport, p: &ProxyUrl, dest: &Dest, deadline: Option<In
                 ),
             ))
         }
-        NO_ACCEPTABLE => {
-            return Err(Error::new(
-                Code::ProxyAuth,
-                format!("proxy authentication failed: SOCKS5 proxy {proxy} accepts neither no authentication nor user/password"),
-            ))
-        }
+        NO_ACCEPTABLE => return Err(Error::new(
+            Code::ProxyAuth,
+            format!(
+                "proxy authentication failed: SOCKS5 proxy {proxy} accepts neither no authentication nor user/password"
+            ),
+        )),
         other => return Err(io.protocol(format!("chose method {other:#04x}, which was not offered"))),
     }
     let req = request(dest).map_err(|why| io.protocol(why))?;
@@ -217,10 +206,15 @@ pub fn connect(t: &mut Transport, p: &ProxyUrl, dest: &Dest, deadline: Option<In
     if head[1] != 0 {
         return Err(Error::new(
             Code::ProxyRefused,
-            format!("SOCKS5 proxy {proxy} could not connect to {dest}: SOCKS5 reply {} ({})", head[1], reply_name(head[1])),
+            format!(
+                "SOCKS5 proxy {proxy} could not connect to {dest}: SOCKS5 reply {} ({})",
+                head[1],
+                reply_name(head[1])
+            ),
         ));
     }
-    let total = reply_len(&head).ok_or_else(|| io.protocol(format!("unknown address type {} in its reply", head[3])))?;
+    let total =
+        reply_len(&head).ok_or_else(|| io.protocol(format!("unknown address type {} in its reply", head[3])))?;
     let mut rest = vec![0u8; total - 5];
     io.recv(&mut rest, "reading the reply")?;
     Ok(())
@@ -263,6 +257,5 @@ mod tests {
         assert_eq!(reply_len(&[5, 0, 0, 4, 0]), Some(22));
         assert_eq!(reply_len(&[5, 0, 0, 3, 7]), Some(14));
         assert_eq!(reply_len(&[5, 0, 0, 9, 0]), None);
-        assert_eq!(bound(&[5, 0, 0, 1, 10, 0, 0, 1, 0x1f, 0x90]).as_deref(), Some("10.0.0.1:8080"));
     }
 }

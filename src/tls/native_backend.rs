@@ -27,6 +27,9 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 pub type Stream = TlsStream<TcpStream>;
+/// TLS over any byte stream (TLS to the server inside TLS to an https://
+/// proxy).
+pub type StreamOver<S> = TlsStream<S>;
 
 /// What `TlsOptions` caches: the connector built from its settings (the
 /// verification switches included).
@@ -113,12 +116,12 @@ fn causes(e: &native_tls::Error) -> (Option<&openssl::error::ErrorStack>, Option
     (stack, io)
 }
 
-pub fn handshake(
-    tcp: TcpStream,
+pub fn handshake<S: std::io::Read + std::io::Write + AsRawFd>(
+    tcp: S,
     target: &Target,
     t: &TlsOptions,
     deadline: Option<Instant>,
-) -> Result<(Stream, TlsSummary)> {
+) -> Result<(StreamOver<S>, TlsSummary)> {
     let peer = target.peer();
     let connector = connector(t)?;
     let fd = tcp.as_raw_fd();
