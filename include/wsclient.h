@@ -169,6 +169,31 @@
 // reconnect, or its connection attempt failed.
 #define WS_E_NOT_OPEN 25
 
+// The proxy could not be reached: its name did not resolve, or TCP to it
+// was refused or unreachable ("proxy http://p:3128 unreachable: ...").
+#define WS_E_PROXY_CONNECT 26
+
+// The proxy refused the tunnel: an HTTP proxy answered CONNECT with a
+// status other than 2xx and 407 ("... refused CONNECT to h:443: HTTP 403
+// Forbidden"; the status and headers also in ws_last_http_status() and
+// ws_last_response_headers()), or a SOCKS5 proxy replied with an error
+// ("SOCKS5 reply 5 (connection refused)": RFC 1928 codes 1-8 by name).
+#define WS_E_PROXY_REFUSED 27
+
+// Proxy authentication required (no user in the proxy URL) or failed
+// (user or password rejected): HTTP 407 (in ws_last_http_status()), a
+// SOCKS5 proxy that wants user/password, or an RFC 1929 failure. The
+// message says which; it never contains the password.
+#define WS_E_PROXY_AUTH 28
+
+// TLS to an https:// proxy failed (handshake or certificate verification
+// with the "proxy..." TLS options; the message has the TLS details).
+#define WS_E_PROXY_TLS 29
+
+// The proxy answered something that is not HTTP (CONNECT) or SOCKS5, or
+// closed the connection in the middle of the tunnel set-up.
+#define WS_E_PROXY_PROTOCOL 30
+
 // The connection is open (after ws_open, ws_open_async or a reconnect);
 // `code` is the HTTP status (101).
 #define WS_EV_OPEN 1
@@ -317,6 +342,27 @@ typedef struct ws_tls_info {
   // certificate passed verification as it is (or was pinned).
   char ignored_errors[256];
 } ws_tls_info;
+
+// Whether and which proxy a connection went through (ws_get_proxy_info()).
+// Strings are NUL-terminated, cut at a character boundary when longer than
+// their array. The proxy password is never in it.
+typedef struct ws_proxy_info {
+  // 1 when the connection goes through a proxy, 0 when it is direct.
+  int used;
+  // HTTP proxies: the status of the CONNECT answer (200); SOCKS5: 0.
+  int connect_status;
+  // The proxy's port.
+  int port;
+  // "http", "https", "socks5" or "socks5h"; "" when direct.
+  char kind[16];
+  // The proxy URL without the password: "http://user@proxy:3128".
+  char url[320];
+  // The proxy's host name or address (without brackets).
+  char host[256];
+  // Where it was set: "option", or the environment variable
+  // ("https_proxy", "ALL_PROXY", ...); "" when direct.
+  char source[32];
+} ws_proxy_info;
 
 #ifdef __cplusplus
 extern "C" {
@@ -915,6 +961,8 @@ int ws_get_tls_info(int socket, struct ws_tls_info *info, size_t size);
 // reports a failed background connect returned WS_ERROR because the server
 // refused the upgrade (WS_E_UPGRADE_REJECTED, e.g. 401 or 404) or answered
 // it wrongly (WS_E_BAD_ACCEPT, WS_E_HANDSHAKE with a complete HTTP head).
+// Also the status of an HTTP proxy's refused CONNECT (WS_E_PROXY_REFUSED,
+// e.g. 403; WS_E_PROXY_AUTH, 407).
 //
 // Returns: the status (100..999); 0 when the last call succeeded or failed
 // for another reason (no HTTP response: DNS, TCP, TLS, a timeout, ...).
@@ -936,6 +984,21 @@ int ws_last_http_status(void);
 // ws_last_http_status() and ws_last_response_headers(), which leave it as
 // it is.
 const char *ws_last_response_headers(void);
+
+// Fill `*info` with whether the socket's connection goes through a proxy,
+// which one (type, URL without the password, host, port), where it was set
+// (the "proxy" option or an environment variable) and the CONNECT status.
+//
+// It describes the current connection; after the connection ended (and
+// until ws_close()) the last one; after a reconnect the new one.
+//
+// `size` must be `sizeof(ws_proxy_info)` as the caller was compiled with;
+// the library writes at most that many bytes (later versions only append
+// fields).
+// Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (not
+// connected yet), WS_E_INVALID_ARGUMENT (info NULL or size too small).
+// Does not block. Threads: any thread.
+int ws_get_proxy_info(int socket, struct ws_proxy_info *info, size_t size);
 
 #ifdef __cplusplus
 }  // extern "C"

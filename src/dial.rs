@@ -21,7 +21,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// RFC 8305 section 8: the recommended Connection Attempt Delay.
-pub const DEFAULT_DELAY: Duration = Duration::from_millis(250);
+pub(crate) const DEFAULT_DELAY: Duration = Duration::from_millis(250);
 
 /// Orders addresses for the attempts: alternating families, starting with
 /// the family of the first.

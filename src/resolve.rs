@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Most lookups running at once.
-pub const MAX_THREADS: usize = 8;
+const MAX_THREADS: usize = 8;
 /// An idle resolver thread exits after this long.
 const IDLE: Duration = Duration::from_secs(10);
 
