@@ -188,12 +188,14 @@ pub fn connect(t: &mut Transport, p: &ProxyUrl, dest: &Dest, deadline: Option<In
                 ),
             ))
         }
-        NO_ACCEPTABLE => return Err(Error::new(
-            Code::ProxyAuth,
-            format!(
+        NO_ACCEPTABLE => {
+            return Err(Error::new(
+                Code::ProxyAuth,
+                format!(
                 "proxy authentication failed: SOCKS5 proxy {proxy} accepts neither no authentication nor user/password"
             ),
-        )),
+            ))
+        }
         other => return Err(io.protocol(format!("chose method {other:#04x}, which was not offered"))),
     }
     let req = request(dest).map_err(|why| io.protocol(why))?;
