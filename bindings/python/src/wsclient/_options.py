@@ -107,6 +107,7 @@ def build_options(
     ca_certificates_only: Optional[bool] = None,
     pinned_sha256: Any = None,
     tls_min_version: Optional[str] = None,
+    proxy: Any = None,
     options: Optional[Mapping[str, Any]] = None,
 ) -> Optional[str]:
     """The options JSON text, or None for the library's defaults.
@@ -155,6 +156,7 @@ def build_options(
         ("caCertificatesOnly", ca_certificates_only),
         ("pinnedSha256", pinned_sha256),
         ("tlsMinVersion", tls_min_version),
+        ("proxy", proxy),
     ):
         if value is not None:
             o[key] = list(value) if isinstance(value, tuple) else value
