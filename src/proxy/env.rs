@@ -24,12 +24,20 @@ use crate::options::{HostKind, Scheme};
 use std::net::IpAddr;
 
 /// The variables that matter, as read at `ws_open`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct EnvSnapshot {
     /// (variable name, value) of every set, non-empty proxy variable.
     pub vars: Vec<(&'static str, String)>,
     /// `no_proxy` / `NO_PROXY`, parsed.
     pub no_proxy: NoProxy,
+}
+
+/// Names only: the values may hold passwords.
+impl std::fmt::Debug for EnvSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.vars.iter().map(|(n, _)| *n).collect();
+        f.debug_struct("EnvSnapshot").field("vars", &names).field("no_proxy", &self.no_proxy).finish()
+    }
 }
 
 const WSS_ORDER: &[&str] = &["wss_proxy", "WSS_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"];
@@ -177,6 +185,8 @@ mod tests {
         assert_eq!(e.for_scheme(&Scheme::Ws).unwrap().0, "WS_PROXY");
         let e = env(&[("HTTPS_PROXY", "http://b:1"), ("https_proxy", "")]);
         assert_eq!(e.for_scheme(&Scheme::Wss).unwrap().0, "HTTPS_PROXY", "empty lower case counts as unset");
+        let e = env(&[("https_proxy", "http://u:secret@p:1")]);
+        assert!(!format!("{e:?}").contains("secret"), "Debug shows names only");
     }
 
     #[test]
