@@ -74,6 +74,21 @@ fn finish(s: Socket) -> io::Result<TcpStream> {
 /// Connects to the first of `addrs` (in the order given: see `interleave`)
 /// that accepts, racing them `delay` apart, before `deadline`.
 pub fn connect(addrs: &[SocketAddr], delay: Duration, deadline: Option<Instant>) -> Result<TcpStream, DialError> {
+    if let [addr] = addrs {
+        // nothing to race: the plain connect (fewer system calls)
+        let r = match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+            None => TcpStream::connect(addr),
+            Some(left) if left.is_zero() => return Err(DialError::Timeout(*addr)),
+            Some(left) => TcpStream::connect_timeout(addr, left),
+        };
+        return r.map_err(|e| {
+            if e.kind() == io::ErrorKind::TimedOut && deadline.is_some_and(|d| Instant::now() >= d) {
+                DialError::Timeout(*addr)
+            } else {
+                DialError::Failed(format!("connect {addr}: {}", describe_io(&e)))
+            }
+        });
+    }
     let mut errors: Vec<String> = Vec::new();
     let mut running: Vec<Attempt> = Vec::new();
     let mut next = 0;
@@ -118,9 +133,10 @@ pub fn connect(addrs: &[SocketAddr], delay: Duration, deadline: Option<Instant>)
                 continue;
             }
             let a = running.remove(i);
-            revents.remove(i);
+            let ev = revents.remove(i);
             match a.sock.take_error() {
-                Ok(None) if a.sock.peer_addr().is_ok() => {
+                // writable without an error: connected
+                Ok(None) if ev & sys::POLLOUT != 0 => {
                     // the winner; `running` (the others) closes when dropped
                     return finish(a.sock)
                         .map_err(|e| DialError::Failed(format!("connect {}: {}", a.addr, describe_io(&e))));
