@@ -95,6 +95,19 @@ struct Squid {
     proc: Proc,
 }
 
+static SQUID_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn kill_squid() {
+    let pid = SQUID_PID.swap(0, std::sync::atomic::Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: signals the squid child this binary started.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
 /// One squid for the whole binary: an open port, a port with Basic auth
 /// (basic_ncsa_auth), an https_port, and a deny rule for DENIED_PORT.
 fn squid() -> Option<&'static Squid> {
@@ -153,6 +166,10 @@ fn squid() -> Option<&'static Squid> {
             .stderr(std::fs::File::create(d.join("stderr.log")).unwrap())
             .spawn()
             .expect("start squid");
+        // a static is never dropped: end squid when this test binary exits
+        SQUID_PID.store(child.id() as i32, std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: registers a plain extern "C" function once.
+        unsafe { libc::atexit(kill_squid) };
         let proc = Proc { child, dir: d.clone(), log, _dir: dir };
         for port in [open, auth, tls] {
             wait_listening(port, "squid", &d.join("stderr.log"));
