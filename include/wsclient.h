@@ -177,12 +177,37 @@
 // reconnect, or its connection attempt failed.
 #define WS_E_NOT_OPEN 25
 
+// The proxy could not be reached: its name did not resolve, or TCP to it
+// was refused or unreachable ("proxy http://p:3128 unreachable: ...").
+#define WS_E_PROXY_CONNECT 26
+
+// The proxy refused the tunnel: an HTTP proxy answered CONNECT with a
+// status other than 2xx and 407 ("... refused CONNECT to h:443: HTTP 403
+// Forbidden"; the status and headers also in ws_last_http_status() and
+// ws_last_response_headers()), or a SOCKS5 proxy replied with an error
+// ("SOCKS5 reply 5 (connection refused)": RFC 1928 codes 1-8 by name).
+#define WS_E_PROXY_REFUSED 27
+
+// Proxy authentication required (no user in the proxy URL) or failed
+// (user or password rejected): HTTP 407 (in ws_last_http_status()), a
+// SOCKS5 proxy that wants user/password, or an RFC 1929 failure. The
+// message says which; it never contains the password.
+#define WS_E_PROXY_AUTH 28
+
+// TLS to an https:// proxy failed (handshake or certificate verification
+// with the "proxy..." TLS options; the message has the TLS details).
+#define WS_E_PROXY_TLS 29
+
+// The proxy answered something that is not HTTP (CONNECT) or SOCKS5, or
+// closed the connection in the middle of the tunnel set-up.
+#define WS_E_PROXY_PROTOCOL 30
+
 // A message is half sent or half read in pieces: ws_write() while a
 // ws_write_part() message is unfinished (finish it with a piece without
 // WS_CONT), or ws_read()/ws_read_into() while a message is being read with
 // ws_read_part() (read the rest of it with ws_read_part()). Nothing was
 // sent or taken.
-#define WS_E_MESSAGE_UNFINISHED 26
+#define WS_E_MESSAGE_UNFINISHED 31
 
 // The connection is open (after ws_open, ws_open_async or a reconnect);
 // `code` is the HTTP status (101).
@@ -352,6 +377,27 @@ typedef struct ws_tls_info {
   // certificate passed verification as it is (or was pinned).
   char ignored_errors[256];
 } ws_tls_info;
+
+// Whether and which proxy a connection went through (ws_get_proxy_info()).
+// Strings are NUL-terminated, cut at a character boundary when longer than
+// their array. The proxy password is never in it.
+typedef struct ws_proxy_info {
+  // 1 when the connection goes through a proxy, 0 when it is direct.
+  int used;
+  // HTTP proxies: the status of the CONNECT answer (200); SOCKS5: 0.
+  int connect_status;
+  // The proxy's port.
+  int port;
+  // "http", "https", "socks5" or "socks5h"; "" when direct.
+  char kind[16];
+  // The proxy URL without the password: "http://user@proxy:3128".
+  char url[320];
+  // The proxy's host name or address (without brackets).
+  char host[256];
+  // Where it was set: "option", or the environment variable
+  // ("https_proxy", "ALL_PROXY", ...); "" when direct.
+  char source[32];
+} ws_proxy_info;
 
 #ifdef __cplusplus
 extern "C" {
@@ -620,8 +666,32 @@ int ws_read_part(int socket, void *buf, size_t cap, struct ws_part *part, int ti
 //   -Extensions are managed by the library and rejected. Names must be HTTP
 //   tokens; values must not contain CR, LF or other control characters.
 // - `"timeout"`: milliseconds (1..2147483647) for the whole connection
-//   attempt: DNS, TCP connect to every resolved address, TLS and upgrade.
-//   Absent: no limit (as in WinCC). Expiry returns WS_TIMEOUT.
+//   attempt: DNS, TCP connect (Happy Eyeballs), the proxy and its tunnel,
+//   TLS, upgrade and redirects. Absent: no limit (as in WinCC). Expiry
+//   returns WS_TIMEOUT.
+// - `"happyEyeballsDelay"`: milliseconds (10..10000, default 250) between
+//   connection attempts to the addresses of a name (RFC 8305: families
+//   interleaved; an attempt that fails starts the next at once; the first
+//   connection wins, the others are closed).
+// - `"followRedirects"`: how many 301/302/307/308 answers to the upgrade
+//   are followed (0..20, default 0): same scheme or ws:// to wss:// only,
+//   never wss:// to ws://; the URL's credentials and an "Authorization"
+//   header are not sent to another host or port.
+// - `"proxy"`: `"http://[user:pass@]host[:port]"` (CONNECT, also for ws://;
+//   default port 1080), `"https://..."` (TLS to the proxy; default port
+//   443), `"socks5://..."` (the client resolves the server's name) or
+//   `"socks5h://..."` (the proxy resolves it); user and password
+//   percent-decoded (Basic, or RFC 1929 for SOCKS5). `""` or false: direct,
+//   whatever the environment says. Absent: the environment, read at this
+//   call as curl reads it: wss_proxy, https_proxy (ws:// : ws_proxy,
+//   http_proxy), all_proxy, their upper-case forms except HTTP_PROXY
+//   (never read: curl's rule for CGI-like hosts), and no_proxy (names,
+//   domain suffixes, addresses, CIDR ranges, `*`).
+//   `"proxyFromEnvironment"`: false ignores the environment. `"noProxy"`:
+//   a no_proxy-style list for an explicit `"proxy"`. TLS to an https://
+//   proxy takes the TLS keys below with the prefix `proxy`
+//   (`"proxyCaCertificates"`, `"proxyIgnoreSslErrors"`, ...), never the
+//   server's. Which proxy was used: ws_get_proxy_info().
 // - `"subprotocols"`: array of protocol names offered in
 //   Sec-WebSocket-Protocol; the server's choice is read with ws_subprotocol().
 // - `"maxMessageSize"`: largest message accepted from the server, in bytes,
@@ -767,7 +837,9 @@ int ws_read_part(int socket, void *buf, size_t cap, struct ws_part *part, int ti
 // Errors (ws_last_error_code()): WS_E_INVALID_ARGUMENT (url NULL or not
 // UTF-8), WS_E_INVALID_URL, WS_E_UNSUPPORTED_SCHEME, WS_E_INVALID_OPTIONS,
 // WS_E_TOO_MANY_SOCKETS, WS_E_DNS, WS_E_CONNECT, WS_E_TLS, WS_E_TLS_VERIFY,
-// WS_E_UPGRADE_REJECTED, WS_E_BAD_ACCEPT, WS_E_HANDSHAKE, WS_E_TIMEOUT. The
+// WS_E_UPGRADE_REJECTED, WS_E_BAD_ACCEPT, WS_E_HANDSHAKE, WS_E_TIMEOUT,
+// WS_E_PROXY_CONNECT, WS_E_PROXY_REFUSED, WS_E_PROXY_AUTH, WS_E_PROXY_TLS,
+// WS_E_PROXY_PROTOCOL. The
 // message names the stage and the peer, e.g. "connect 127.0.0.1:9:
 // connection refused" or "upgrade rejected by 127.0.0.1:8080: HTTP 401
 // Unauthorized".
@@ -986,6 +1058,8 @@ int ws_get_info(int socket, struct ws_info *info, size_t size);
 // reports a failed background connect returned WS_ERROR because the server
 // refused the upgrade (WS_E_UPGRADE_REJECTED, e.g. 401 or 404) or answered
 // it wrongly (WS_E_BAD_ACCEPT, WS_E_HANDSHAKE with a complete HTTP head).
+// Also the status of an HTTP proxy's refused CONNECT (WS_E_PROXY_REFUSED,
+// e.g. 403; WS_E_PROXY_AUTH, 407).
 //
 // Returns: the status (100..999); 0 when the last call succeeded or failed
 // for another reason (no HTTP response: DNS, TCP, TLS, a timeout, ...).
@@ -1024,6 +1098,21 @@ const char *ws_last_response_headers(void);
 // fields of this version's first release, or a ws:// socket, which has no
 // TLS). Does not block. Threads: any thread.
 int ws_get_tls_info(int socket, struct ws_tls_info *info, size_t size);
+
+// Fill `*info` with whether the socket's connection goes through a proxy,
+// which one (type, URL without the password, host, port), where it was set
+// (the "proxy" option or an environment variable) and the CONNECT status.
+//
+// It describes the current connection; after the connection ended (and
+// until ws_close()) the last one; after a reconnect the new one.
+//
+// `size` must be `sizeof(ws_proxy_info)` as the caller was compiled with;
+// the library writes at most that many bytes (later versions only append
+// fields).
+// Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (not
+// connected yet), WS_E_INVALID_ARGUMENT (info NULL or size too small).
+// Does not block. Threads: any thread.
+int ws_get_proxy_info(int socket, struct ws_proxy_info *info, size_t size);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -23,6 +23,8 @@ ensure_rust
 ensure_packages build-essential cmake pkg-config libssl-dev liblua5.4-dev lua5.4 luarocks valgrind python3-venv python3-pip \
   bsdutils groff-base man-db
 sh tests/nginx/ensure-nginx.sh >&2
+# squid, microsocks, iptables for tests/proxy.rs and ctest wscat_proxy (they skip, saying why, without)
+sh tests/proxy/ensure-proxies.sh >&2 || true
 
 BUILD=${WSCLIENT_BUILD_DIR:-build}
 SHARED=${WSCLIENT_SHARED_DIR:-$ROOT/../shared}

@@ -39,7 +39,12 @@ pub enum Code {
     Pending = 23,
     HealthCheck = 24,
     NotOpen = 25,
-    MessageUnfinished = 26,
+    ProxyConnect = 26,
+    ProxyRefused = 27,
+    ProxyAuth = 28,
+    ProxyTls = 29,
+    ProxyProtocol = 30,
+    MessageUnfinished = 31,
 }
 
 /// An error as the C caller sees it: a code, a message naming the stage and

@@ -24,6 +24,9 @@ pub struct Upgrade {
     /// wss://: what TLS negotiated and the server's certificate (filled in
     /// by `connect` after the upgrade).
     pub tls: Option<crate::tls::TlsSummary>,
+    /// The proxy the connection went through, if any (filled in by
+    /// `connect`; `ws_get_proxy_info`).
+    pub proxy: Option<crate::proxy::Used>,
 }
 
 impl Upgrade {
@@ -175,7 +178,7 @@ pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> 
         .iter()
         .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string()))
         .collect();
-    let mut up = Upgrade { status, reason, headers: hdrs, subprotocol: None, tls: None };
+    let mut up = Upgrade { status, reason, headers: hdrs, subprotocol: None, tls: None, proxy: None };
     let fail = |up: &Upgrade, code: Code, why: String| -> Error {
         hs_err(code, peer, why).with_http(up.status, up.raw_headers())
     };

@@ -242,3 +242,39 @@ pub fn at_fork_child(f: extern "C" fn()) {
         libc::pthread_atfork(None, None, Some(f));
     }
 }
+
+/// Waits until one of `fds` is ready for `events` or `deadline` passes
+/// (None: no limit), like `poll_fd` for several descriptors (Happy
+/// Eyeballs' parallel connects). Fills `revents` (same length as `fds`);
+/// returns how many are ready (0 on timeout).
+pub fn poll_many(fds: &[RawFd], events: i16, deadline: Option<Instant>, revents: &mut Vec<i16>) -> io::Result<usize> {
+    let mut set: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events, revents: 0 }).collect();
+    loop {
+        let timeout_ms: libc::c_int = match deadline {
+            None => -1,
+            Some(d) => {
+                let now = Instant::now();
+                if d <= now {
+                    0
+                } else {
+                    (d - now).as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
+                }
+            }
+        };
+        // SAFETY: `set` is a valid array of `set.len()` pollfds we own.
+        let r = unsafe { libc::poll(set.as_mut_ptr(), set.len() as libc::nfds_t, timeout_ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 && timeout_ms != 0 && deadline.is_some_and(|d| Instant::now() < d) {
+            continue;
+        }
+        revents.clear();
+        revents.extend(set.iter().map(|p| p.revents));
+        return Ok(r as usize);
+    }
+}

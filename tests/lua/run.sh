@@ -31,7 +31,7 @@ connect_timeout_nodemcu connect_timeout_qsys server_close_nodemcu
 server_close_qsys server_drop upgrade_rejected bad_accept health_check
 gc gc_teardown timers handler_error time_limit misuse plain_lua
 options error_objects nul far_timer hostile shutdown shutdown_plain
-qsys_plain luarocks depth_valgrind stream"
+qsys_plain luarocks depth_valgrind stream proxy"
 
 if [ "${1:-}" = "--list" ]; then
     for t in $TESTS; do echo "$t"; done
@@ -518,6 +518,22 @@ t_shutdown_plain() { # the stock interpreter ends the script with 8 open clients
     [ $PLAIN_RC -eq 0 ] || { echo "FAIL: exit status $PLAIN_RC" >&2; FAILED=1; }
     line 'all open\t8'
     shutdown_check "$ms"
+}
+
+t_proxy() { # the "proxy" option through microsocks (tests/proxy/ensure-proxies.sh)
+    ms=$(command -v microsocks) || { skip "microsocks not installed"; return 0; }
+    echo_url || return 1
+    p=$(free_port)
+    "$ms" -i 127.0.0.1 -p "$p" -u plant -P pw >"$WORK/ms.log" 2>&1 &
+    PIDS="$PIDS $!"
+    i=0
+    while [ $i -lt 100 ] && ! ss -ltn 2>/dev/null | grep -q "127.0.0.1:$p "; do sleep 0.05; i=$((i + 1)); done
+    host 0 -t 20 -D "URL=$URL" -D "PROXY=socks5h://plant:pw@127.0.0.1:$p" \
+        -D "BADPROXY=socks5h://plant:nope@127.0.0.1:$p" "$HERE/proxy.lua"
+    line 'got\tvia proxy'
+    line 'good proxy closed\t0'
+    has 'bad proxy closed'
+    grep -q "connected to 127.0.0.1:$ECHO_PORT" "$WORK/ms.log" || { echo "FAIL: no tunnel in the proxy's log" >&2; FAILED=1; }
 }
 
 t_qsys_plain() { # require "websocket.qsys" gives WebSocket and Timer to a plain interpreter

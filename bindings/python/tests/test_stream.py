@@ -195,7 +195,7 @@ def test_send_while_a_stream_is_unfinished_and_streams_take_turns(echo_url: str,
         assert reached.wait(T)
         with pytest.raises(wsclient.MessageUnfinished) as e:
             ws.send("interleaved")
-        assert e.value.code == 26 and e.value.name == "WS_E_MESSAGE_UNFINISHED"
+        assert e.value.code == 31 and e.value.name == "WS_E_MESSAGE_UNFINISHED"
         assert isinstance(e.value, RuntimeError)
         two = threading.Thread(target=ws.send_stream, args=([b"other ", b"message"],), daemon=True)
         two.start()

@@ -108,6 +108,7 @@ def build_options(
     ca_certificates_only: Optional[bool] = None,
     pinned_sha256: Any = None,
     tls_min_version: Optional[str] = None,
+    proxy: Any = None,
     options: Optional[Mapping[str, Any]] = None,
 ) -> Optional[str]:
     """The options JSON text, or None for the library's defaults.
@@ -158,6 +159,7 @@ def build_options(
         ("caCertificatesOnly", ca_certificates_only),
         ("pinnedSha256", pinned_sha256),
         ("tlsMinVersion", tls_min_version),
+        ("proxy", proxy),
     ):
         if value is not None:
             o[key] = list(value) if isinstance(value, tuple) else value

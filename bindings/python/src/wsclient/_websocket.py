@@ -217,6 +217,9 @@ class WebSocket:
       ``ca_certificates_only``, ``pinned_sha256`` (hex digest or list),
       ``tls_min_version`` ("1.2" or "1.3"): passed through as the library's
       "ignoreSslErrors", "sslConfig", ... (see ws_open in wsclient.h).
+    - ``proxy``: "http://[user:pass@]host:port", "https://...", "socks5://..."
+      or "socks5h://..."; "" or False for a direct connection; None (default):
+      the environment (https_proxy, all_proxy, no_proxy, ... as curl reads it).
     - ``options``: a dict passed to the library as given (C names,
       milliseconds), merged last: anything not listed above, so no library
       option is ever out of reach.
@@ -254,6 +257,7 @@ class WebSocket:
         ca_certificates_only: Optional[bool] = None,
         pinned_sha256: Any = None,
         tls_min_version: Optional[str] = None,
+        proxy: Union[str, bool, None] = None,
         options: Optional[Mapping[str, Any]] = None,
     ) -> None:
         opts = build_options(
@@ -278,6 +282,7 @@ class WebSocket:
             ca_certificates_only=ca_certificates_only,
             pinned_sha256=pinned_sha256,
             tls_min_version=tls_min_version,
+            proxy=proxy,
             options=options,
         )
         self._setup(url, queue)
