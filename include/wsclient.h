@@ -285,6 +285,27 @@ typedef struct ws_part {
   size_t len;
 } ws_part;
 
+// Whether and which proxy a connection went through (ws_get_proxy_info()).
+// Strings are NUL-terminated, cut at a character boundary when longer than
+// their array. The proxy password is never in it.
+typedef struct ws_proxy_info {
+  // 1 when the connection goes through a proxy, 0 when it is direct.
+  int used;
+  // HTTP proxies: the status of the CONNECT answer (200); SOCKS5: 0.
+  int connect_status;
+  // The proxy's port.
+  int port;
+  // "http", "https", "socks5" or "socks5h"; "" when direct.
+  char kind[16];
+  // The proxy URL without the password: "http://user@proxy:3128".
+  char url[320];
+  // The proxy's host name or address (without brackets).
+  char host[256];
+  // Where it was set: "option", or the environment variable
+  // ("https_proxy", "ALL_PROXY", ...); "" when direct.
+  char source[32];
+} ws_proxy_info;
+
 // One event (see ws_next_event() and ws_queue_set_callback()). Pointers are
 // owned by the library: valid until the next ws_next_event() on the same
 // queue, or until the callback returns.
@@ -377,27 +398,6 @@ typedef struct ws_tls_info {
   // certificate passed verification as it is (or was pinned).
   char ignored_errors[256];
 } ws_tls_info;
-
-// Whether and which proxy a connection went through (ws_get_proxy_info()).
-// Strings are NUL-terminated, cut at a character boundary when longer than
-// their array. The proxy password is never in it.
-typedef struct ws_proxy_info {
-  // 1 when the connection goes through a proxy, 0 when it is direct.
-  int used;
-  // HTTP proxies: the status of the CONNECT answer (200); SOCKS5: 0.
-  int connect_status;
-  // The proxy's port.
-  int port;
-  // "http", "https", "socks5" or "socks5h"; "" when direct.
-  char kind[16];
-  // The proxy URL without the password: "http://user@proxy:3128".
-  char url[320];
-  // The proxy's host name or address (without brackets).
-  char host[256];
-  // Where it was set: "option", or the environment variable
-  // ("https_proxy", "ALL_PROXY", ...); "" when direct.
-  char source[32];
-} ws_proxy_info;
 
 #ifdef __cplusplus
 extern "C" {
@@ -882,6 +882,21 @@ int ws_open_async(const char *url, const char *options);
 // Threads: any thread.
 int ws_reconnect(int socket, int async);
 
+// Fill `*info` with whether the socket's connection goes through a proxy,
+// which one (type, URL without the password, host, port), where it was set
+// (the "proxy" option or an environment variable) and the CONNECT status.
+//
+// It describes the current connection; after the connection ended (and
+// until ws_close()) the last one; after a reconnect the new one.
+//
+// `size` must be `sizeof(ws_proxy_info)` as the caller was compiled with;
+// the library writes at most that many bytes (later versions only append
+// fields).
+// Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (not
+// connected yet), WS_E_INVALID_ARGUMENT (info NULL or size too small).
+// Does not block. Threads: any thread.
+int ws_get_proxy_info(int socket, struct ws_proxy_info *info, size_t size);
+
 // Create an event queue for single-threaded hosts (a Lua or CTRL
 // interpreter draining events on its own thread).
 //
@@ -1098,21 +1113,6 @@ const char *ws_last_response_headers(void);
 // fields of this version's first release, or a ws:// socket, which has no
 // TLS). Does not block. Threads: any thread.
 int ws_get_tls_info(int socket, struct ws_tls_info *info, size_t size);
-
-// Fill `*info` with whether the socket's connection goes through a proxy,
-// which one (type, URL without the password, host, port), where it was set
-// (the "proxy" option or an environment variable) and the CONNECT status.
-//
-// It describes the current connection; after the connection ended (and
-// until ws_close()) the last one; after a reconnect the new one.
-//
-// `size` must be `sizeof(ws_proxy_info)` as the caller was compiled with;
-// the library writes at most that many bytes (later versions only append
-// fields).
-// Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (not
-// connected yet), WS_E_INVALID_ARGUMENT (info NULL or size too small).
-// Does not block. Threads: any thread.
-int ws_get_proxy_info(int socket, struct ws_proxy_info *info, size_t size);
 
 #ifdef __cplusplus
 }  // extern "C"
