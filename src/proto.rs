@@ -112,10 +112,14 @@ impl Reader {
     pub fn new(max_message: usize, leftover: &[u8]) -> Reader {
         let mut buf = vec![0u8; READ_BUF.max(leftover.len())];
         buf[..leftover.len()].copy_from_slice(leftover);
+        Reader::new_with_buf(max_message, buf, leftover.len())
+    }
+
+    fn new_with_buf(max_message: usize, buf: Vec<u8>, end: usize) -> Reader {
         Reader {
             buf,
             start: 0,
-            end: leftover.len(),
+            end,
             msg: Vec::new(),
             msg_len: 0,
             msg_kind: None,
@@ -129,6 +133,12 @@ impl Reader {
             stream: false,
             taken: 0,
         }
+    }
+
+    /// A reader with no buffers, for a socket number that has no connection
+    /// yet (allocates nothing; replaced when a connection attaches).
+    pub fn placeholder(max_message: usize) -> Reader {
+        Reader::new_with_buf(max_message, Vec::new(), 0)
     }
 
     /// A reader in stream mode (see `stream`); `max_message` 0: no limit.
@@ -277,8 +287,9 @@ impl Reader {
         }
         if self.end == self.buf.len() {
             // A frame header plus a small frame never exceed READ_BUF after
-            // compaction; this only happens with a large leftover.
-            let n = self.buf.len() * 2;
+            // compaction; this only happens with a large leftover (or a
+            // placeholder reader, which has no buffer yet).
+            let n = (self.buf.len() * 2).max(READ_BUF);
             self.buf.resize(n, 0);
         }
         &mut self.buf[self.end..]
@@ -365,13 +376,18 @@ impl Reader {
     /// message must be consumed before the next call. In stream mode,
     /// [`Event::Piece`] says that part of the message in progress can be
     /// taken; the reader takes no more payload than PIECE_CAP until it is.
+    #[inline]
     pub fn next_event(&mut self) -> Result<Option<Event>, ProtoError> {
+        if !self.stream {
+            return self.next_event_inner();
+        }
         match self.next_event_inner()? {
             None if self.piece_waiting() => Ok(Some(Event::Piece)),
             r => Ok(r),
         }
     }
 
+    #[inline]
     fn next_event_inner(&mut self) -> Result<Option<Event>, ProtoError> {
         if self.ready.is_some() {
             return Ok(Some(Event::Message));

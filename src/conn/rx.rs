@@ -129,7 +129,7 @@ impl Rx {
     pub fn new(max_message: usize, stream: bool) -> Rx {
         Rx {
             conn: 0,
-            reader: Reader::new(max_message, &[]),
+            reader: Reader::placeholder(max_message),
             end: None,
             end_told: false,
             items: VecDeque::new(),
