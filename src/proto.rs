@@ -218,6 +218,23 @@ impl Reader {
         Piece { kind: Kind::Binary, len: n, offset, last }
     }
 
+    /// Where a direct read (see [`Reader::direct_piece`]) may put what
+    /// arrived after the caller's buffer is full: the (empty) read buffer.
+    /// Commit those bytes with [`Reader::commit_spill`] after
+    /// [`Reader::commit_direct`].
+    pub fn spill_target(&mut self) -> &mut [u8] {
+        debug_assert!(self.start == self.end);
+        self.start = 0;
+        self.end = 0;
+        self.direct = false;
+        &mut self.buf[..]
+    }
+
+    /// `n` bytes went into [`Reader::spill_target`].
+    pub fn commit_spill(&mut self, n: usize) {
+        self.end += n;
+    }
+
     /// Bytes the next piece would have, at most.
     pub fn piece_len(&self) -> usize {
         self.deliverable()
@@ -819,6 +836,30 @@ mod tests {
         let mut r = Reader::new(1 << 20, &f1[..4]);
         assert_eq!(r.next_event().unwrap(), None);
         assert_eq!(r.direct_piece(65_536), None);
+    }
+
+    #[test]
+    fn a_direct_read_spills_what_follows_the_frame_into_the_read_buffer() {
+        // one read takes the rest of a fragment into the caller's buffer
+        // and the next fragment's header and first bytes into the spill
+        let f1 = frame(0x02, &[1u8; 30_000]);
+        let f2 = frame(0x80, &[2u8; 500]);
+        let mut r = Reader::streaming(0, &f1[..4]);
+        assert_eq!(r.next_event().unwrap(), None);
+        let room = r.direct_piece(65_536).unwrap();
+        assert_eq!(room, 30_000);
+        let spill = r.spill_target();
+        assert!(spill.len() >= f2.len());
+        spill[..f2.len()].copy_from_slice(&f2);
+        let p = r.commit_direct(room);
+        r.commit_spill(f2.len());
+        assert_eq!((p.len, p.offset, p.last), (30_000, 0, false));
+        assert_eq!(r.direct_piece(65_536), None, "buffered bytes are parsed first");
+        assert_eq!(r.next_event().unwrap(), Some(Event::Message));
+        let mut out = vec![0u8; 65_536];
+        let p = r.take_piece(&mut out).unwrap();
+        assert_eq!((p.len, p.offset, p.last), (500, 30_000, true));
+        assert_eq!(&out[..500], &[2u8; 500][..]);
     }
 
     #[test]

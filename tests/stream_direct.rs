@@ -5,9 +5,11 @@
 //! client's reads happen with nothing buffered, inside a frame: exactly
 //! where that path is taken. Checked: bytes and offsets, a ping between
 //! fragments answered, a timeout inside a frame that loses nothing, and a
-//! connection lost in the middle of a frame.
+//! connection lost in the middle of a frame; and the same path over TLS
+//! (where the read goes through OpenSSL, without the spill buffer).
 
 mod support;
+mod tls_support;
 
 use std::ffi::c_int;
 use std::time::Duration;
@@ -125,4 +127,30 @@ fn large_binary_frames_read_straight_into_the_callers_buffer() {
     assert_eq!(next, vec![5u8; 50_000], "every byte that arrived was delivered");
     close(s);
     assert_eq!(srv.join(), b"between");
+}
+
+#[test]
+fn large_binary_messages_in_pieces_over_tls() {
+    let _w = watchdog("large_binary_messages_in_pieces_over_tls", secs(60));
+    let ca = tls_support::make(&tls_support::Spec::ca("wsclient test CA"), None, None);
+    let cert = tls_support::make(&tls_support::Spec::server("127.0.0.1"), None, Some(&ca));
+    let srv = tls_support::TlsServer::start(&cert, tls_support::ServerOpts::default());
+    let opts = serde_json::json!({
+        "caCertificates": ca.pem(), "streamReceive": true, "maxMessageSize": 0, "pingInterval": 0
+    });
+    let s = open_ok(&srv.url(), Some(&opts.to_string()));
+    // the echo server assembles each message and sends it back as one frame
+    for (k, size) in [3_000_000usize, 65_536, 100_001].into_iter().enumerate() {
+        let msg = binary_payload(size, k as u64);
+        for (i, piece) in msg.chunks(65_536).enumerate() {
+            let more = (i + 1) * 65_536 < msg.len();
+            let flags = if i == 0 { WS_BINARY } else { 0 } | if more { WS_CONT } else { 0 };
+            assert_eq!(ws_write_part(s, piece.as_ptr().cast(), piece.len(), flags), WS_OK, "{}", describe());
+        }
+        let mut got = Vec::new();
+        let p = read_bytes(s, &mut got, size);
+        assert_eq!(p.last, 1);
+        assert_same_bytes(&got, &msg, "the message back over TLS");
+    }
+    close_ok(s);
 }

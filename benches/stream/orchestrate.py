@@ -34,6 +34,7 @@ def clients(bin_dir, piece, whole):
         # diagnostics: where the pieces' cost goes (not in the default table)
         "wsclient-pieces-batch16": (
             [ws, "--mode", "pieces", "--piece", str(piece), "--batch", "16"], "wsclient", "pieces", piece, {}),
+        "wsclient-pieces-1m": ([ws, "--mode", "pieces", "--piece", str(whole)], "wsclient", "pieces", whole, {}),
         "wsclient-pieces-rcap1m": (
             [ws, "--mode", "pieces", "--piece", str(piece), "--read-cap", str(MIB)], "wsclient", "pieces", piece, {}),
         "beast-pieces": ([beast, "--mode", "pieces", "--piece", str(piece)], "beast", "pieces", piece, {}),
@@ -51,6 +52,7 @@ DESCRIBE = {
     "wsclient-whole": "wsclient `ws_write` / `ws_read` (whole-message bulk)",
     "wsclient-pieces-batch16": "as wsclient-pieces, 16 pieces per send (WS_MORE)",
     "wsclient-pieces-rcap1m": "as wsclient-pieces, 1 MiB ws_read_part buffer",
+    "wsclient-pieces-1m": "as wsclient-pieces, pieces (and buffer) of 1 MiB",
     "beast-pieces": "Beast `async_write_some` / `async_read_some`",
     "beast-whole": "Beast `async_write` / `async_read`",
     "beast-defaults-pieces": "Beast write_some/read_some, Beast's defaults",

@@ -298,9 +298,10 @@ impl Conn {
             // the bytes go from the kernel straight into the caller's buffer
             if let Some(room) = rx.reader.direct_piece(buf.len()).filter(|_| rx.end.is_none()) {
                 match self.fill_to(rx, deadline, Some(&mut buf[..room])) {
-                    Ok(0) => self.on_eof(rx),
-                    Ok(n) => {
+                    Ok((0, _)) => self.on_eof(rx),
+                    Ok((n, spill)) => {
                         let p = rx.reader.commit_direct(n);
+                        rx.reader.commit_spill(spill);
                         if p.last {
                             self.count_in((p.offset + p.len as u64) as usize);
                         }
@@ -426,12 +427,18 @@ impl Conn {
 
     /// Reads more bytes. Ok(true): got some; Ok(false): EOF.
     fn fill(&self, rx: &mut Rx, deadline: Option<Instant>) -> Result<bool> {
-        self.fill_to(rx, deadline, None).map(|n| n > 0)
+        self.fill_to(rx, deadline, None).map(|(n, _)| n > 0)
     }
 
     /// Reads more bytes into the reader's buffers (`user` None, committed
-    /// there) or into `user` (the caller commits them). Ok(0): EOF.
-    fn fill_to(&self, rx: &mut Rx, deadline: Option<Instant>, mut user: Option<&mut [u8]>) -> Result<usize> {
+    /// there) or into `user` and, without TLS, in the same call into the
+    /// reader's spill buffer once `user` is full (the caller commits both:
+    /// Ok((into user, into the spill buffer))). Ok((0, 0)): EOF.
+    fn fill_to(&self, rx: &mut Rx, deadline: Option<Instant>, mut user: Option<&mut [u8]>) -> Result<(usize, usize)> {
+        let split = |n: usize, user: &Option<&mut [u8]>| match user {
+            Some(u) if n > u.len() => (u.len(), n - u.len()),
+            _ => (n, 0),
+        };
         loop {
             // output a timed-out write or a control frame left behind; data
             // queued with WS_MORE waits for its write or ws_flush
@@ -441,6 +448,7 @@ impl Conn {
                 None
             } else {
                 sys::spin(self.busy_poll, deadline, || match user.as_deref_mut() {
+                    Some(u) if !self.tls => sys::recv2(self.fd, u, rx.reader.spill_target(), true),
                     Some(u) => self.read_nb(u),
                     None => self.read_nb(rx.reader.read_target()),
                 })
@@ -451,22 +459,24 @@ impl Conn {
                     // no deadline (or one SO_RCVTIMEO enforces) and nothing
                     // to send: sleep in the kernel
                     let blocking = !self.tls && !pending_out && deadline.is_none_or(|d| self.rcvtimeo_ready(rx, d));
-                    let target = match user.as_deref_mut() {
-                        Some(u) => u,
-                        None => rx.reader.read_target(),
+                    let r = match user.as_deref_mut() {
+                        Some(u) if !self.tls => sys::recv2(self.fd, u, rx.reader.spill_target(), !blocking),
+                        Some(u) => self.read_nb(u),
+                        None if blocking => sys::recv_once(self.fd, rx.reader.read_target()),
+                        None => self.read_nb(rx.reader.read_target()),
                     };
-                    (if blocking { sys::recv_once(self.fd, target) } else { self.read_nb(target) }, blocking)
+                    (r, blocking)
                 }
             };
             match r {
-                Ok(0) => return Ok(0),
+                Ok(0) => return Ok((0, 0)),
                 Ok(n) if user.is_some() => {
                     self.last_rx_us.store(sys::now_us(), Ordering::Relaxed);
-                    return Ok(n);
+                    return Ok(split(n, &user));
                 }
                 Ok(n) => {
                     self.got(rx, n);
-                    return Ok(n);
+                    return Ok((n, 0));
                 }
                 // a signal: look at the deadline again (SO_RCVTIMEO restarts)
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
