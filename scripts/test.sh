@@ -63,6 +63,7 @@ step autobahn env WSCLIENT_SHARED_DIR="$SHARED" bash scripts/autobahn.sh "$BUILD
 step autobahn-parts env AUTOBAHN_PARTS=1 WSCLIENT_SHARED_DIR="$SHARED" bash scripts/autobahn.sh "$BUILD/wsclient-autobahn"
 step bench env BENCH_SKIP_SETUP=1 "$SHARED/bench/run.sh" --selftest --clients wsclient,wsclient-busypoll \
   --add-client "wsclient=$ROOT/$BUILD/wsclient-bench" --add-client "wsclient-busypoll=$ROOT/$BUILD/wsclient-bench --options {\"busyPoll\":50}"
+step streambench env WSCLIENT_STREAMBENCH_REL="$ROOT/$REL" bash benches/stream/run.sh --selftest  # streaming benchmark, small sizes
 
 if ((${#failed[@]})); then
   echo "FAILED: ${failed[*]}"

@@ -92,6 +92,29 @@ pub fn recv_once(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     Err(io::Error::last_os_error())
 }
 
+/// One recvmsg(2) into two buffers in order (`a` fills first, then `b`),
+/// so one call takes the rest of a frame and what follows it. EINTR is
+/// returned to the caller, as by [`recv_once`]; `nonblocking` adds
+/// MSG_DONTWAIT.
+pub fn recv2(fd: RawFd, a: &mut [u8], b: &mut [u8], nonblocking: bool) -> io::Result<usize> {
+    let mut iov = [
+        libc::iovec { iov_base: a.as_mut_ptr().cast(), iov_len: a.len() },
+        libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() },
+    ];
+    // SAFETY: an all-zero msghdr is valid (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = iov.len() as _;
+    let flags = if nonblocking { libc::MSG_DONTWAIT } else { 0 };
+    // SAFETY: msg points at two iovecs that describe the writable slices
+    // `a` and `b`, all of which outlive the call.
+    let r = unsafe { libc::recvmsg(fd, &mut msg, flags) };
+    if r >= 0 {
+        return Ok(r as usize);
+    }
+    Err(io::Error::last_os_error())
+}
+
 /// Busy polling (the `busyPoll` option): repeats the non-blocking attempt `f`
 /// until it gives anything but WouldBlock, `budget` has passed or `deadline`
 /// has come. None when nothing came; the caller then sleeps as usual. Spinning
