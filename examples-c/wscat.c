@@ -73,6 +73,8 @@ struct config {
     const char *pins[MAX_REPEATED];
     int n_pins;
     /* liveness */
+    /* proxy: NULL = the environment (curl's rules); "" = direct */
+    const char *proxy;
     long ping_interval_ms; /* -1: library default */
     long pong_timeout_ms;
     int reconnect;
@@ -129,6 +131,10 @@ static void usage(FILE *to)
           "      --ping-interval MS      keepalive ping after MS of silence (0: off)\n"
           "      --pong-timeout MS       give up MS after an unanswered keepalive ping\n"
           "      --reconnect             reconnect automatically (exponential backoff)\n"
+          "      --proxy URL             connect through a proxy: http://[user:pass@]host:port,\n"
+          "                              https://..., socks5://... or socks5h://...; '' for\n"
+          "                              a direct connection (default: https_proxy, all_proxy,\n"
+          "                              no_proxy ... from the environment, as curl)\n"
           "\n"
           "Exit status: 0 after a close handshake or the end of input, 1 on errors,\n"
           "2 on usage errors.\n"
@@ -184,7 +190,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 {
     enum {
         OPT_INSECURE = 256, OPT_IGNORE, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_KEY_PASSWORD,
-        OPT_PIN, OPT_PING_INTERVAL, OPT_PONG_TIMEOUT, OPT_RECONNECT, OPT_SLASH,
+        OPT_PIN, OPT_PING_INTERVAL, OPT_PONG_TIMEOUT, OPT_RECONNECT, OPT_SLASH, OPT_PROXY,
     };
     static const struct option long_options[] = {
         {"connect", required_argument, NULL, 'c'},
@@ -215,6 +221,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
         {"ping-interval", required_argument, NULL, OPT_PING_INTERVAL},
         {"pong-timeout", required_argument, NULL, OPT_PONG_TIMEOUT},
         {"reconnect", no_argument, NULL, OPT_RECONNECT},
+        {"proxy", required_argument, NULL, OPT_PROXY},
         {NULL, 0, NULL, 0},
     };
     static char origin_header[1024];
@@ -306,6 +313,9 @@ static int parse_args(int argc, char **argv, struct config *cfg)
         case OPT_PIN:
             if (add_repeated(cfg->pins, &cfg->n_pins, optarg, "--pin") != 0)
                 return 2;
+            break;
+        case OPT_PROXY:
+            cfg->proxy = optarg;
             break;
         case OPT_PING_INTERVAL:
             if (parse_long(optarg, 0, 2147483647L, &cfg->ping_interval_ms) != 0) {
@@ -513,6 +523,10 @@ static char *build_options(const struct config *cfg, int queue)
     if (cfg->n_pins > 0) {
         put_key(&b, &sep, "pinnedSha256");
         put_string_list(&b, cfg->pins, cfg->n_pins);
+    }
+    if (cfg->proxy) {
+        put_key(&b, &sep, "proxy");
+        put_json_string(&b, cfg->proxy, strlen(cfg->proxy));
     }
     if (cfg->ping_interval_ms >= 0) {
         put_key(&b, &sep, "pingInterval");

@@ -25,11 +25,15 @@
  *   in the child with WS_E_BAD_SOCKET ("opened by the parent process before
  *   fork()"), at once and without touching the parent's connections (the
  *   child never writes to them and its ws_close does not close them); new
- *   ws_open calls in the child work, with new background threads. The
- *   inherited descriptors stay open in the child until it exits or execs
- *   (they are close-on-exec). Call nothing but async-signal-safe functions
- *   between fork() and exec() in a multi-threaded parent, as POSIX requires;
- *   the library itself takes no lock in its fork handler.
+ *   ws_open calls in the child work, with new background threads: the
+ *   library inherits none of its own locks (its fork handler takes none).
+ *   The inherited descriptors stay open in the child until it exits or
+ *   execs (they are close-on-exec). POSIX still allows only
+ *   async-signal-safe calls in the child of a multi-threaded parent: the
+ *   C library's and OpenSSL's own state (malloc on most systems is fine;
+ *   an OpenSSL context another parent thread was building is not) is
+ *   outside this library's control, so fork while no other thread is
+ *   inside ws_open of a wss:// URL, or exec.
  * - Unloading: call ws_cleanup() before dlclose()/FreeLibrary.
  */
 
@@ -173,18 +177,43 @@
 // reconnect, or its connection attempt failed.
 #define WS_E_NOT_OPEN 25
 
+// The proxy could not be reached: its name did not resolve, or TCP to it
+// was refused or unreachable ("proxy http://p:3128 unreachable: ...").
+#define WS_E_PROXY_CONNECT 26
+
+// The proxy refused the tunnel: an HTTP proxy answered CONNECT with a
+// status other than 2xx and 407 ("... refused CONNECT to h:443: HTTP 403
+// Forbidden"; the status and headers also in ws_last_http_status() and
+// ws_last_response_headers()), or a SOCKS5 proxy replied with an error
+// ("SOCKS5 reply 5 (connection refused)": RFC 1928 codes 1-8 by name).
+#define WS_E_PROXY_REFUSED 27
+
+// Proxy authentication required (no user in the proxy URL) or failed
+// (user or password rejected): HTTP 407 (in ws_last_http_status()), a
+// SOCKS5 proxy that wants user/password, or an RFC 1929 failure. The
+// message says which; it never contains the password.
+#define WS_E_PROXY_AUTH 28
+
+// TLS to an https:// proxy failed (handshake or certificate verification
+// with the "proxy..." TLS options; the message has the TLS details).
+#define WS_E_PROXY_TLS 29
+
+// The proxy answered something that is not HTTP (CONNECT) or SOCKS5, or
+// closed the connection in the middle of the tunnel set-up.
+#define WS_E_PROXY_PROTOCOL 30
+
 // A message is half sent or half read in pieces: ws_write() while a
 // ws_write_part() message is unfinished (finish it with a piece without
 // WS_CONT), or ws_read()/ws_read_into() while a message is being read with
 // ws_read_part() (read the rest of it with ws_read_part()). Nothing was
 // sent or taken.
-#define WS_E_MESSAGE_UNFINISHED 26
+#define WS_E_MESSAGE_UNFINISHED 31
 
 // permessage-deflate failed: the server sent corrupt compressed data or a
 // stream that needs a larger window than agreed (closed with 1007), a
 // compressed message (RSV1) although compression was not negotiated, or
 // RSV1 on a continuation or control frame (closed with 1002).
-#define WS_E_COMPRESSION 27
+#define WS_E_COMPRESSION 32
 
 // The connection is open (after ws_open, ws_open_async or a reconnect);
 // `code` is the HTTP status (101).
@@ -261,6 +290,27 @@ typedef struct ws_part {
   // message whose bytes all came in earlier pieces).
   size_t len;
 } ws_part;
+
+// Whether and which proxy a connection went through (ws_get_proxy_info()).
+// Strings are NUL-terminated, cut at a character boundary when longer than
+// their array. The proxy password is never in it.
+typedef struct ws_proxy_info {
+  // 1 when the connection goes through a proxy, 0 when it is direct.
+  int used;
+  // HTTP proxies: the status of the CONNECT answer (200); SOCKS5: 0.
+  int connect_status;
+  // The proxy's port.
+  int port;
+  // "http", "https", "socks5" or "socks5h"; "" when direct.
+  char kind[16];
+  // The proxy URL without the password: "http://user@proxy:3128".
+  char url[320];
+  // The proxy's host name or address (without brackets).
+  char host[256];
+  // Where it was set: "option", or the environment variable
+  // ("https_proxy", "ALL_PROXY", ...); "" when direct.
+  char source[32];
+} ws_proxy_info;
 
 // One event (see ws_next_event() and ws_queue_set_callback()). Pointers are
 // owned by the library: valid until the next ws_next_event() on the same
@@ -640,8 +690,32 @@ int ws_read_part(int socket, void *buf, size_t cap, struct ws_part *part, int ti
 //   -Extensions are managed by the library and rejected. Names must be HTTP
 //   tokens; values must not contain CR, LF or other control characters.
 // - `"timeout"`: milliseconds (1..2147483647) for the whole connection
-//   attempt: DNS, TCP connect to every resolved address, TLS and upgrade.
-//   Absent: no limit (as in WinCC). Expiry returns WS_TIMEOUT.
+//   attempt: DNS, TCP connect (Happy Eyeballs), the proxy and its tunnel,
+//   TLS, upgrade and redirects. Absent: no limit (as in WinCC). Expiry
+//   returns WS_TIMEOUT.
+// - `"happyEyeballsDelay"`: milliseconds (10..10000, default 250) between
+//   connection attempts to the addresses of a name (RFC 8305: families
+//   interleaved; an attempt that fails starts the next at once; the first
+//   connection wins, the others are closed).
+// - `"followRedirects"`: how many 301/302/307/308 answers to the upgrade
+//   are followed (0..20, default 0): same scheme or ws:// to wss:// only,
+//   never wss:// to ws://; the URL's credentials and an "Authorization"
+//   header are not sent to another host or port.
+// - `"proxy"`: `"http://[user:pass@]host[:port]"` (CONNECT, also for ws://;
+//   default port 1080), `"https://..."` (TLS to the proxy; default port
+//   443), `"socks5://..."` (the client resolves the server's name) or
+//   `"socks5h://..."` (the proxy resolves it); user and password
+//   percent-decoded (Basic, or RFC 1929 for SOCKS5). `""` or false: direct,
+//   whatever the environment says. Absent: the environment, read at this
+//   call as curl reads it: wss_proxy, https_proxy (ws:// : ws_proxy,
+//   http_proxy), all_proxy, their upper-case forms except HTTP_PROXY
+//   (never read: curl's rule for CGI-like hosts), and no_proxy (names,
+//   domain suffixes, addresses, CIDR ranges, `*`).
+//   `"proxyFromEnvironment"`: false ignores the environment. `"noProxy"`:
+//   a no_proxy-style list for an explicit `"proxy"`. TLS to an https://
+//   proxy takes the TLS keys below with the prefix `proxy`
+//   (`"proxyCaCertificates"`, `"proxyIgnoreSslErrors"`, ...), never the
+//   server's. Which proxy was used: ws_get_proxy_info().
 // - `"subprotocols"`: array of protocol names offered in
 //   Sec-WebSocket-Protocol; the server's choice is read with ws_subprotocol().
 // - `"maxMessageSize"`: largest message accepted from the server, in bytes,
@@ -787,7 +861,9 @@ int ws_read_part(int socket, void *buf, size_t cap, struct ws_part *part, int ti
 // Errors (ws_last_error_code()): WS_E_INVALID_ARGUMENT (url NULL or not
 // UTF-8), WS_E_INVALID_URL, WS_E_UNSUPPORTED_SCHEME, WS_E_INVALID_OPTIONS,
 // WS_E_TOO_MANY_SOCKETS, WS_E_DNS, WS_E_CONNECT, WS_E_TLS, WS_E_TLS_VERIFY,
-// WS_E_UPGRADE_REJECTED, WS_E_BAD_ACCEPT, WS_E_HANDSHAKE, WS_E_TIMEOUT. The
+// WS_E_UPGRADE_REJECTED, WS_E_BAD_ACCEPT, WS_E_HANDSHAKE, WS_E_TIMEOUT,
+// WS_E_PROXY_CONNECT, WS_E_PROXY_REFUSED, WS_E_PROXY_AUTH, WS_E_PROXY_TLS,
+// WS_E_PROXY_PROTOCOL. The
 // message names the stage and the peer, e.g. "connect 127.0.0.1:9:
 // connection refused" or "upgrade rejected by 127.0.0.1:8080: HTTP 401
 // Unauthorized".
@@ -829,6 +905,21 @@ int ws_open_async(const char *url, const char *options);
 // Errors: WS_E_BAD_SOCKET and those of ws_open().
 // Threads: any thread.
 int ws_reconnect(int socket, int async);
+
+// Fill `*info` with whether the socket's connection goes through a proxy,
+// which one (type, URL without the password, host, port), where it was set
+// (the "proxy" option or an environment variable) and the CONNECT status.
+//
+// It describes the current connection; after the connection ended (and
+// until ws_close()) the last one; after a reconnect the new one.
+//
+// `size` must be `sizeof(ws_proxy_info)` as the caller was compiled with;
+// the library writes at most that many bytes (later versions only append
+// fields).
+// Returns: WS_OK (0); WS_ERROR (-1): WS_E_BAD_SOCKET, WS_E_NOT_OPEN (not
+// connected yet), WS_E_INVALID_ARGUMENT (info NULL or size too small).
+// Does not block. Threads: any thread.
+int ws_get_proxy_info(int socket, struct ws_proxy_info *info, size_t size);
 
 // Create an event queue for single-threaded hosts (a Lua or CTRL
 // interpreter draining events on its own thread).
@@ -1011,6 +1102,8 @@ int ws_get_info(int socket, struct ws_info *info, size_t size);
 // reports a failed background connect returned WS_ERROR because the server
 // refused the upgrade (WS_E_UPGRADE_REJECTED, e.g. 401 or 404) or answered
 // it wrongly (WS_E_BAD_ACCEPT, WS_E_HANDSHAKE with a complete HTTP head).
+// Also the status of an HTTP proxy's refused CONNECT (WS_E_PROXY_REFUSED,
+// e.g. 403; WS_E_PROXY_AUTH, 407).
 //
 // Returns: the status (100..999); 0 when the last call succeeded or failed
 // for another reason (no HTTP response: DNS, TCP, TLS, a timeout, ...).

@@ -23,6 +23,8 @@ ensure_rust
 ensure_packages build-essential cmake pkg-config libssl-dev liblua5.4-dev lua5.4 luarocks valgrind python3-venv python3-pip \
   bsdutils groff-base man-db
 sh tests/nginx/ensure-nginx.sh >&2
+# squid, microsocks, iptables for tests/proxy.rs and ctest wscat_proxy (they skip, saying why, without)
+sh tests/proxy/ensure-proxies.sh >&2 || true
 
 BUILD=${WSCLIENT_BUILD_DIR:-build}
 SHARED=${WSCLIENT_SHARED_DIR:-$ROOT/../shared}
@@ -61,6 +63,7 @@ step autobahn env WSCLIENT_SHARED_DIR="$SHARED" bash scripts/autobahn.sh "$BUILD
 step autobahn-parts env AUTOBAHN_PARTS=1 WSCLIENT_SHARED_DIR="$SHARED" bash scripts/autobahn.sh "$BUILD/wsclient-autobahn"
 step bench env BENCH_SKIP_SETUP=1 "$SHARED/bench/run.sh" --selftest --clients wsclient,wsclient-busypoll \
   --add-client "wsclient=$ROOT/$BUILD/wsclient-bench" --add-client "wsclient-busypoll=$ROOT/$BUILD/wsclient-bench --options {\"busyPoll\":50}"
+step streambench env WSCLIENT_STREAMBENCH_REL="$ROOT/$REL" bash benches/stream/run.sh --selftest  # streaming benchmark, small sizes
 
 if ((${#failed[@]})); then
   echo "FAILED: ${failed[*]}"

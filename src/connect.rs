@@ -1,19 +1,24 @@
-//! Opening a connection: DNS, TCP connect to every resolved address, TLS and
-//! the upgrade, all under one deadline. Driven step by step here (not through
+//! Opening a connection: DNS (resolver pool), TCP connect with Happy
+//! Eyeballs (`dial`), the tunnel through a proxy (`proxy`), TLS and the
+//! upgrade, and redirects of the upgrade ("followRedirects"), all under
+//! one deadline. Driven step by step here (not through
 //! tungstenite's blocking helpers, which panic when a socket timeout fires in
 //! the middle of a handshake).
 #![deny(unsafe_code)]
 
-use crate::error::{describe_io, Code, Error, Result};
+use crate::dial::{self, DialError};
+use crate::error::{Code, Error, Result};
 use crate::handshake::{self, Upgrade};
 use crate::options::{HostKind, Options, Scheme, Target};
-use crate::sys;
+use crate::proxy::{self, socks, ProxyUrl};
+use crate::redirect;
+use crate::resolve::{self, LookupError};
 use crate::tls;
-use crate::transport::Transport;
+use crate::transport::{ProxyTls, Transport};
+use std::borrow::Cow;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::time::Instant;
 
 /// A connection after a successful upgrade.
 pub struct Opened {
@@ -28,96 +33,184 @@ fn timeout_err(opts: &Options, stage: &str) -> Error {
     Error::new(Code::Timeout, format!("timeout after {ms} ms during {stage}"))
 }
 
-fn left(deadline: Option<Instant>) -> Option<Duration> {
-    sys::remaining(deadline)
-}
-
 pub fn open(target: &Target, opts: &Options) -> Result<Opened> {
     let deadline = opts.timeout.map(|t| Instant::now() + t);
-    let addrs = resolve(target, opts, deadline)?;
-    let tcp = tcp_connect(&addrs, target, opts, deadline)?;
-    let _ = tcp.set_nodelay(opts.tcp_nodelay);
-    let (transport, tls_summary) = match target.scheme {
-        Scheme::Ws => (Transport::Plain(tcp), None),
-        Scheme::Wss => {
-            let stage = format!("TLS handshake with {}", target.peer());
-            tcp.set_nonblocking(true).map_err(|e| Error::io(Code::Connect, &stage, &e))?;
-            let (s, summary) = tls::handshake(tcp, target, opts, deadline).map_err(|e| {
-                if e.code == Code::Timeout {
-                    timeout_err(opts, &stage)
-                } else {
-                    e
+    let mut target = Cow::Borrowed(target);
+    let mut opts = Cow::Borrowed(opts);
+    let mut hops = 0;
+    loop {
+        match open_once(&target, &opts, deadline) {
+            Err(e) if opts.follow_redirects > 0 && e.code == Code::UpgradeRejected => {
+                let Some((next, other_host)) = redirect::next(&target, &e)? else { return Err(e) };
+                if hops == opts.follow_redirects {
+                    let mut e = e;
+                    e.msg.push_str(&format!(" (not followed: \"followRedirects\" {} reached)", opts.follow_redirects));
+                    return Err(e);
                 }
-            })?;
-            (Transport::Tls(Box::new(s)), Some(summary))
+                hops += 1;
+                if other_host {
+                    // Authorization is for the host that was asked, not
+                    // for the one a redirect names
+                    let mut o = opts.into_owned();
+                    o.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+                    opts = Cow::Owned(o);
+                }
+                target = Cow::Owned(next);
+            }
+            r => return r,
+        }
+    }
+}
+
+/// One connection attempt to `target`: direct or through the proxy the
+/// options and environment choose, then TLS (wss://) and the upgrade.
+fn open_once(target: &Target, opts: &Options, deadline: Option<Instant>) -> Result<Opened> {
+    let route = proxy::route(target, &opts.proxy)?;
+    let (transport, tls_summary, used) = match &route {
+        None => {
+            let addrs = resolve(target, deadline).map_err(|e| lookup_err(e, target, opts, None))?;
+            let tcp = dial(&addrs, opts, deadline, None)?;
+            let (t, summary) = server_tls(Transport::Plain(tcp), target, opts, deadline)?;
+            (t, summary, None)
+        }
+        Some(r) => {
+            let (t, used) = tunnel(r, target, opts, deadline)?;
+            let (t, summary) = server_tls(t, target, opts, deadline)?;
+            (t, summary, Some(used))
         }
     };
     let mut opened = upgrade(transport, target, opts, deadline)?;
     opened.upgrade.tls = tls_summary;
+    opened.upgrade.proxy = used;
     Ok(opened)
 }
 
-/// DNS with the deadline: a name lookup runs on a helper thread only when a
-/// deadline is set (getaddrinfo cannot be interrupted); literals skip DNS.
-fn resolve(target: &Target, opts: &Options, deadline: Option<Instant>) -> Result<Vec<SocketAddr>> {
-    let name = match &target.host {
-        HostKind::V4(a) => return Ok(vec![SocketAddr::new(IpAddr::V4(*a), target.port)]),
-        HostKind::V6(a) => return Ok(vec![SocketAddr::new(IpAddr::V6(*a), target.port)]),
-        HostKind::Name(n) => n.clone(),
-    };
-    let port = target.port;
-    let lookup =
-        move |name: String| -> io::Result<Vec<SocketAddr>> { Ok((name.as_str(), port).to_socket_addrs()?.collect()) };
-    let result = match left(deadline) {
-        None => lookup(name.clone()),
-        Some(rem) => {
-            let (tx, rx) = mpsc::channel();
-            let n2 = name.clone();
-            let spawned = std::thread::Builder::new().name("wsclient-dns".into()).spawn(move || {
-                let _ = tx.send(lookup(n2));
-            });
-            match spawned {
-                Ok(_) => match rx.recv_timeout(rem) {
-                    Ok(r) => r,
-                    Err(_) => return Err(timeout_err(opts, &format!("DNS lookup of {name}"))),
-                },
-                Err(_) => lookup(name.clone()),
-            }
+/// wss://: the TLS handshake with the server, on TCP or inside the TLS to
+/// an https:// proxy. ws://: `t` as it is.
+fn server_tls(
+    t: Transport,
+    target: &Target,
+    opts: &Options,
+    deadline: Option<Instant>,
+) -> Result<(Transport, Option<tls::TlsSummary>)> {
+    if target.scheme == Scheme::Ws {
+        return Ok((t, None));
+    }
+    let stage = format!("TLS handshake with {}", target.peer());
+    let timeout = |e: Error| if e.code == Code::Timeout { timeout_err(opts, &stage) } else { e };
+    match t {
+        Transport::Plain(tcp) => {
+            tcp.set_nonblocking(true).map_err(|e| Error::io(Code::Connect, &stage, &e))?;
+            let (s, summary) = tls::handshake(tcp, target, opts, deadline).map_err(timeout)?;
+            Ok((Transport::Tls(Box::new(s)), Some(summary)))
         }
-    };
-    match result {
-        Ok(v) if !v.is_empty() => Ok(v),
-        Ok(_) => Err(Error::new(Code::Dns, format!("DNS lookup of {name}: no addresses"))),
-        Err(e) => {
-            let mut cause = e.to_string();
-            cause = cause.trim_start_matches("failed to lookup address information: ").to_string();
-            Err(Error::new(Code::Dns, format!("DNS lookup of {name} failed: {}", cause.to_lowercase())))
+        Transport::Tls(proxy_tls) => {
+            let (s, summary) =
+                tls::handshake_over(ProxyTls(proxy_tls), target, &opts.tls, deadline).map_err(timeout)?;
+            Ok((Transport::TlsInTls(Box::new(s)), Some(summary)))
         }
+        Transport::TlsInTls(_) => Err(Error::new(Code::Internal, "TLS inside TLS inside TLS")),
     }
 }
 
-fn tcp_connect(addrs: &[SocketAddr], target: &Target, opts: &Options, deadline: Option<Instant>) -> Result<TcpStream> {
-    let mut errors: Vec<String> = Vec::new();
-    for addr in addrs {
-        let r = match left(deadline) {
-            None => TcpStream::connect(addr),
-            Some(rem) if rem.is_zero() => break,
-            Some(rem) => TcpStream::connect_timeout(addr, rem),
-        };
-        match r {
-            Ok(s) => return Ok(s),
-            Err(e) => {
-                if e.kind() == io::ErrorKind::TimedOut && deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(timeout_err(opts, &format!("TCP connect to {addr}")));
-                }
-                errors.push(format!("connect {addr}: {}", describe_io(&e)));
+fn timeout_ms(opts: &Options) -> u128 {
+    opts.timeout.map(|t| t.as_millis()).unwrap_or(0)
+}
+
+/// TCP (and TLS for https://) to the proxy, then the tunnel to `target`.
+fn tunnel(
+    r: &proxy::Route,
+    target: &Target,
+    opts: &Options,
+    deadline: Option<Instant>,
+) -> Result<(Transport, proxy::Used)> {
+    let p = &r.url;
+    let pt = p.as_target();
+    let addrs = resolve(&pt, deadline).map_err(|e| lookup_err(e, &pt, opts, Some(p)))?;
+    let tcp = dial(&addrs, opts, deadline, Some(p))?;
+    let ms = timeout_ms(opts);
+    let mut t = if p.kind == proxy::Kind::Https {
+        let stage = format!("TLS handshake with proxy {}", p.display());
+        tcp.set_nonblocking(true).map_err(|e| Error::io(Code::ProxyConnect, &stage, &e))?;
+        let (s, _) = tls::handshake_over(tcp, &pt, &opts.proxy.tls, deadline).map_err(|e| match e.code {
+            Code::Timeout => timeout_err(opts, &stage),
+            Code::Tls | Code::TlsVerify => {
+                Error::new(Code::ProxyTls, format!("TLS to proxy {} failed: {}", p.display(), e.msg))
             }
+            _ => e,
+        })?;
+        Transport::Tls(Box::new(s))
+    } else {
+        Transport::Plain(tcp)
+    };
+    let status = match p.kind {
+        proxy::Kind::Http | proxy::Kind::Https => proxy::http::connect(&mut t, p, target, deadline, ms)?,
+        proxy::Kind::Socks5 | proxy::Kind::Socks5h => {
+            let dest = match (&target.host, p.kind) {
+                (HostKind::V4(a), _) => socks::Dest::Addr(SocketAddr::new(IpAddr::V4(*a), target.port)),
+                (HostKind::V6(a), _) => socks::Dest::Addr(SocketAddr::new(IpAddr::V6(*a), target.port)),
+                (HostKind::Name(n), proxy::Kind::Socks5h) => socks::Dest::Name(n.clone(), target.port),
+                (HostKind::Name(_), _) => {
+                    // socks5://: the client resolves; the first address
+                    let a = resolve(target, deadline).map_err(|e| lookup_err(e, target, opts, None))?;
+                    socks::Dest::Addr(a[0])
+                }
+            };
+            proxy::socks::connect(&mut t, p, &dest, deadline, ms)?;
+            0
         }
+    };
+    Ok((t, proxy::Used::new(r, status)))
+}
+
+/// DNS of `target`'s host on the resolver pool, under the deadline;
+/// literals skip DNS.
+fn resolve(target: &Target, deadline: Option<Instant>) -> std::result::Result<Vec<SocketAddr>, LookupError> {
+    let name = match &target.host {
+        HostKind::V4(a) => return Ok(vec![SocketAddr::new(IpAddr::V4(*a), target.port)]),
+        HostKind::V6(a) => return Ok(vec![SocketAddr::new(IpAddr::V6(*a), target.port)]),
+        HostKind::Name(n) => n,
+    };
+    match resolve::lookup(name, target.port, deadline) {
+        Ok(v) if v.is_empty() => Err(LookupError::Failed("no addresses".into())),
+        r => r,
     }
-    if errors.is_empty() {
-        return Err(timeout_err(opts, &format!("TCP connect to {}", target.peer())));
+}
+
+fn lookup_err(e: LookupError, t: &Target, opts: &Options, proxy: Option<&ProxyUrl>) -> Error {
+    let name = match &t.host {
+        HostKind::Name(n) => n.as_str(),
+        _ => "",
+    };
+    match (e, proxy) {
+        (LookupError::Timeout, None) => timeout_err(opts, &format!("DNS lookup of {name}")),
+        (LookupError::Timeout, Some(p)) => timeout_err(opts, &format!("DNS lookup of proxy {}", p.display())),
+        (LookupError::Failed(why), None) => Error::new(Code::Dns, format!("DNS lookup of {name} failed: {why}")),
+        (LookupError::Failed(why), Some(p)) => Error::new(
+            Code::ProxyConnect,
+            format!("proxy {} unreachable: DNS lookup of {name} failed: {why}", p.display()),
+        ),
     }
-    Err(Error::new(Code::Connect, errors.join("; ")))
+}
+
+/// TCP connect with Happy Eyeballs; `proxy`: the addresses are the proxy's.
+fn dial(
+    addrs: &[SocketAddr],
+    opts: &Options,
+    deadline: Option<Instant>,
+    proxy: Option<&ProxyUrl>,
+) -> Result<TcpStream> {
+    let order = dial::interleave(addrs);
+    let tcp = dial::connect(&order, opts.happy_eyeballs_delay, deadline).map_err(|e| match (e, proxy) {
+        (DialError::Timeout(a), None) => timeout_err(opts, &format!("TCP connect to {a}")),
+        (DialError::Timeout(a), Some(p)) => timeout_err(opts, &format!("TCP connect to proxy {} ({a})", p.display())),
+        (DialError::Failed(m), None) => Error::new(Code::Connect, m),
+        (DialError::Failed(m), Some(p)) => {
+            Error::new(Code::ProxyConnect, format!("proxy {} unreachable: {m}", p.display()))
+        }
+    })?;
+    let _ = tcp.set_nodelay(opts.tcp_nodelay);
+    Ok(tcp)
 }
 
 /// TLS servers (OpenSSL's) close or reset without a word when spoken to in

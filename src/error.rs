@@ -39,8 +39,13 @@ pub enum Code {
     Pending = 23,
     HealthCheck = 24,
     NotOpen = 25,
-    MessageUnfinished = 26,
-    Compression = 27,
+    ProxyConnect = 26,
+    ProxyRefused = 27,
+    ProxyAuth = 28,
+    ProxyTls = 29,
+    ProxyProtocol = 30,
+    MessageUnfinished = 31,
+    Compression = 32,
 }
 
 /// An error as the C caller sees it: a code, a message naming the stage and

@@ -163,7 +163,7 @@ impl Queue {
 
     /// Pops the next event, waiting up to `timeout` (None: forever). The event
     /// stays owned by the queue, lent to this thread until its next call.
-    pub fn next(&self, timeout: Option<Duration>, fill: impl FnOnce(&Ev)) -> Result<bool> {
+    pub fn next(self: &Arc<Self>, timeout: Option<Duration>, fill: impl FnOnce(&Ev)) -> Result<bool> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let me = std::thread::current().id();
         let mut q = self.inner.lock();
@@ -175,11 +175,16 @@ impl Queue {
             if q.destroyed {
                 return Err(Error::new(Code::BadSocket, format!("event queue {} was destroyed", self.id)));
             }
+            if q.callback.is_some() {
+                // a callback was set while this thread waited: the events are its
+                return Err(Error::arg(format!("queue {} now delivers to a callback", self.id)));
+            }
             if let Some(ev) = q.events.pop_front() {
                 q.bytes -= ev.mem();
                 fill(&ev);
                 q.lent.push((me, ev));
                 drop(q);
+                LENT_IN.with(|l| l.borrow_mut().note(self));
                 drop(old);
                 return Ok(true);
             }
@@ -214,6 +219,9 @@ impl Queue {
                 q.tickets += 1;
                 d.ticket(self.clone());
             }
+            // a thread waiting in ws_next_event returns (the events are the
+            // callback's now)
+            self.cv.notify_all();
         } else {
             // waiting events stay for ws_next_event
             self.cv.notify_all();
@@ -273,6 +281,41 @@ impl Queue {
         drop(q);
         drop(cb);
     }
+}
+
+/// The queues this thread holds a lent event in: when the thread exits, its
+/// lent events are freed (a thread id is never reused, so they would
+/// otherwise stay until the queue is destroyed).
+#[derive(Default)]
+struct LentIn(Vec<std::sync::Weak<Queue>>);
+
+impl LentIn {
+    fn note(&mut self, q: &Arc<Queue>) {
+        self.0.retain(|w| w.strong_count() > 0);
+        if !self.0.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(q))) {
+            self.0.push(Arc::downgrade(q));
+        }
+    }
+}
+
+impl Drop for LentIn {
+    fn drop(&mut self) {
+        let me = std::thread::current().id();
+        for q in self.0.drain(..).filter_map(|w| w.upgrade()) {
+            let gone: Vec<(ThreadId, Ev)> = {
+                let mut inner = q.inner.lock();
+                let (mine, rest): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut inner.lent).into_iter().partition(|(t, _)| *t == me);
+                inner.lent = rest;
+                mine
+            };
+            drop(gone);
+        }
+    }
+}
+
+thread_local! {
+    static LENT_IN: std::cell::RefCell<LentIn> = std::cell::RefCell::new(LentIn::default());
 }
 
 /// Live queues by number; forgotten in a forked child.

@@ -26,6 +26,9 @@ pub struct Upgrade {
     pub tls: Option<crate::tls::TlsSummary>,
     /// permessage-deflate as agreed, when offered and accepted.
     pub deflate: Option<crate::deflate::Agreed>,
+    /// The proxy the connection went through, if any (filled in by
+    /// `connect`; `ws_get_proxy_info`).
+    pub proxy: Option<crate::proxy::Used>,
 }
 
 impl Upgrade {
@@ -190,7 +193,7 @@ pub fn parse_response(
         .iter()
         .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string()))
         .collect();
-    let mut up = Upgrade { status, reason, headers: hdrs, subprotocol: None, tls: None, deflate: None };
+    let mut up = Upgrade { status, reason, headers: hdrs, subprotocol: None, tls: None, deflate: None, proxy: None };
     let fail = |up: &Upgrade, code: Code, why: String| -> Error {
         hs_err(code, peer, why).with_http(up.status, up.raw_headers())
     };

@@ -10,6 +10,7 @@
 mod conn;
 mod connect;
 mod deflate;
+mod dial;
 mod error;
 mod events;
 pub mod ffi;
@@ -20,8 +21,11 @@ mod handshake;
 mod options;
 mod pool;
 mod proto;
+mod proxy;
 mod reactor;
+mod redirect;
 mod registry;
+mod resolve;
 mod socket;
 mod sys;
 mod tls;
@@ -36,6 +40,7 @@ pub use ffi::*;
 pub mod internals {
     pub use crate::options::parse_options;
     pub use crate::proto::{encode_frame, Event, Reader};
+    pub use crate::resolve::{lookups_started, set_test_host};
 
     /// The fuzz harnesses: arbitrary bytes in, invariants checked (a broken
     /// one panics). See `src/fuzzing.rs`.

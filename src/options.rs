@@ -180,7 +180,7 @@ pub fn parse_url(raw: &str) -> Result<Target> {
     Ok(Target { scheme, host, port, resource, host_header, basic_auth })
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -252,7 +252,21 @@ pub struct Options {
     pub stream_receive: bool,
     /// "compression": permessage-deflate offered with these settings.
     pub compression: Option<crate::deflate::Config>,
+    /// `"proxy"`, `"proxyFromEnvironment"`, `"noProxy"` and the TLS keys
+    /// for an https:// proxy (see `proxy`).
+    pub proxy: crate::proxy::ProxyOptions,
+    /// `"happyEyeballsDelay"`: RFC 8305's Connection Attempt Delay.
+    pub happy_eyeballs_delay: Duration,
+    /// `"followRedirects"`: how many 301/302/307/308 answers to the upgrade
+    /// are followed (0: none, the default).
+    pub follow_redirects: u32,
 }
+
+/// Bounds of `"happyEyeballsDelay"` (ms): RFC 8305 section 5 says at least
+/// 10 ms; more than 10 s is no longer racing.
+const HAPPY_EYEBALLS_MS: std::ops::RangeInclusive<u64> = 10..=10_000;
+/// Upper bound of `"followRedirects"`.
+const MAX_REDIRECTS: u64 = 20;
 
 /// `"autoReconnect"` settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -303,6 +317,9 @@ impl Default for Options {
             busy_poll: Duration::ZERO,
             stream_receive: false,
             compression: None,
+            proxy: Default::default(),
+            happy_eyeballs_delay: crate::dial::DEFAULT_DELAY,
+            follow_redirects: 0,
         }
     }
 }
@@ -368,8 +385,8 @@ fn short(v: &Value) -> String {
 pub fn parse_options(text: Option<&str>) -> Result<Options> {
     let mut o = Options::default();
     let text = match text {
-        None => return Ok(o),
-        Some(t) if t.trim().is_empty() => return Ok(o),
+        None => return finish_proxy(o),
+        Some(t) if t.trim().is_empty() => return finish_proxy(o),
         Some(t) => t,
     };
     let v = parse_json(text)?;
@@ -430,9 +447,31 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
                     .as_bool()
                     .ok_or_else(|| opt_err(format!("\"tcpNoDelay\" must be true or false, got {}", short(v))))?
             }
+            "happyEyeballsDelay" => {
+                o.happy_eyeballs_delay =
+                    Duration::from_millis(v.as_u64().filter(|ms| HAPPY_EYEBALLS_MS.contains(ms)).ok_or_else(|| {
+                        opt_err(format!(
+                            "\"happyEyeballsDelay\" must be an integer number of milliseconds ({}..{}), got {}",
+                            HAPPY_EYEBALLS_MS.start(),
+                            HAPPY_EYEBALLS_MS.end(),
+                            short(v)
+                        ))
+                    })?)
+            }
+            "followRedirects" => {
+                o.follow_redirects = v.as_u64().filter(|n| *n <= MAX_REDIRECTS).map(|n| n as u32).ok_or_else(|| {
+                    opt_err(format!(
+                        "\"followRedirects\" must be an integer number of redirects (0..{MAX_REDIRECTS}), got {}",
+                        short(v)
+                    ))
+                })?
+            }
             other => match crate::tls::parse_option(other, v, &mut o.tls) {
                 Some(r) => r.map_err(|why| opt_err(format!("\"{other}\": {why}")))?,
-                None => return Err(opt_err(format!("unknown key \"{}\"", truncate(other, 60)))),
+                None => match crate::proxy::parse_option(other, v, &mut o.proxy) {
+                    Some(r) => r.map_err(|why| opt_err(format!("\"{other}\": {why}")))?,
+                    None => return Err(opt_err(format!("unknown key \"{}\"", truncate(other, 60)))),
+                },
             },
         }
     }
@@ -442,6 +481,13 @@ pub fn parse_options(text: Option<&str>) -> Result<Options> {
             "\"maxMessageSize\" must be an integer number of bytes from {MIN_MAX_MESSAGE_SIZE} to {MAX_MAX_MESSAGE_SIZE} (2 GiB), or 0 (no limit) with \"streamReceive\": true, got 0"
         )));
     }
+    finish_proxy(o)
+}
+
+/// Reads the proxy environment (when "proxy" was not given) on this, the
+/// `ws_open` thread.
+fn finish_proxy(mut o: Options) -> Result<Options> {
+    crate::proxy::finish(&mut o.proxy).map_err(opt_err)?;
     Ok(o)
 }
 

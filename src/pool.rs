@@ -1,6 +1,13 @@
-//! A small pool of threads for blocking connection attempts (async opens and
-//! reconnects): DNS and connect cannot be made non-blocking portably, and a
-//! thread per attempt would make 10,000 opens 10,000 threads.
+//! The threads that run connection attempts of async opens and reconnects.
+//!
+//! Every attempt gets a thread at once (an idle one, else a new one), so
+//! attempts never wait behind each other: 100 attempts stuck on a
+//! blackholed address do not delay one to a live server. What an attempt
+//! blocks in is bounded by its own deadline: DNS runs on the bounded,
+//! coalescing resolver pool (`resolve.rs`) and the attempt only waits for
+//! it; TCP connect, proxy, TLS and upgrade wait in poll(2). Threads exit
+//! after 10 s idle. Only beyond [`MAX_THREADS`] attempts in flight at once
+//! do further attempts queue.
 #![deny(unsafe_code)]
 
 use crate::error::{Code, Error, Result};
@@ -12,8 +19,9 @@ use std::time::{Duration, Instant};
 
 pub type Job = Box<dyn FnOnce() + Send>;
 
-/// Most threads connecting at once; more attempts wait their turn.
-const MAX_THREADS: usize = 16;
+/// Most threads connecting at once; more attempts wait their turn (a
+/// parked thread costs its stack's touched pages, some tens of KiB).
+const MAX_THREADS: usize = 1024;
 /// An idle worker exits after this long.
 const IDLE: Duration = Duration::from_secs(10);
 
@@ -30,8 +38,9 @@ struct Jobs {
     threads: usize,
     idle: usize,
     stop: bool,
-    /// Workers that may still be running, so that ws_cleanup can join them
-    /// (a worker that exits on its own, idle, detaches itself).
+    /// Every worker started and not yet joined: ws_cleanup joins them all
+    /// (so none is still running library code when it returns); spawning
+    /// reaps those that have finished.
     handles: Vec<(std::thread::ThreadId, std::thread::JoinHandle<()>)>,
 }
 
@@ -53,7 +62,15 @@ pub fn spawn(job: Job) -> Result<()> {
     let p = pool()?;
     let mut j = p.jobs.lock();
     j.stop = false; // (a ws_cleanup that timed out: the library is in use again)
-    if j.idle == 0 && j.threads < MAX_THREADS {
+    let (done, running): (Vec<_>, Vec<_>) =
+        std::mem::take(&mut j.handles).into_iter().partition(|(_, h)| h.is_finished());
+    j.handles = running;
+    for (_, h) in done {
+        let _ = h.join();
+    }
+    // every queued job needs its own idle worker (one woken for an earlier
+    // job may not have taken it yet)
+    if j.queue.len() >= j.idle && j.threads < MAX_THREADS {
         let p2 = p.clone();
         match std::thread::Builder::new().name("wsclient-connect".into()).spawn(move || worker(p2)) {
             Ok(h) => {
@@ -88,9 +105,7 @@ fn worker(p: Arc<Pool>) {
         let timed_out = p.cv.wait_for(&mut j, IDLE).timed_out();
         j.idle -= 1;
         if timed_out && j.queue.is_empty() && !j.stop {
-            // idle: leave on our own (detached)
-            let me = std::thread::current().id();
-            j.handles.retain(|(id, _)| *id != me);
+            // idle: leave (the handle is reaped by the next spawn or stop)
             break;
         }
     }
@@ -102,6 +117,11 @@ fn worker(p: Arc<Pool>) {
 /// workers exit, and busy ones (in DNS or connect) exit when their attempt
 /// ends. True when every worker has exited by `deadline`.
 pub fn stop(deadline: Instant) -> bool {
+    let threads = stop_threads(deadline);
+    crate::resolve::stop(deadline) && threads
+}
+
+fn stop_threads(deadline: Instant) -> bool {
     let Some(p) = POOL.peek() else { return true };
     let dropped = {
         let mut j = p.jobs.lock();
@@ -127,4 +147,5 @@ pub fn stop(deadline: Instant) -> bool {
 
 pub(crate) fn forget_in_child() {
     POOL.forget_in_child();
+    crate::resolve::forget_in_child();
 }

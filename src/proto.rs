@@ -131,10 +131,14 @@ impl Reader {
     pub fn new(max_message: usize, leftover: &[u8]) -> Reader {
         let mut buf = vec![0u8; READ_BUF.max(leftover.len())];
         buf[..leftover.len()].copy_from_slice(leftover);
+        Reader::new_with_buf(max_message, buf, leftover.len())
+    }
+
+    fn new_with_buf(max_message: usize, buf: Vec<u8>, end: usize) -> Reader {
         Reader {
             buf,
             start: 0,
-            end: leftover.len(),
+            end,
             msg: Vec::new(),
             msg_len: 0,
             msg_kind: None,
@@ -152,6 +156,12 @@ impl Reader {
             tail_left: 0,
             deflate_ended: false,
         }
+    }
+
+    /// A reader with no buffers, for a socket number that has no connection
+    /// yet (allocates nothing; replaced when a connection attaches).
+    pub fn placeholder(max_message: usize) -> Reader {
+        Reader::new_with_buf(max_message, Vec::new(), 0)
     }
 
     /// permessage-deflate was negotiated: RSV1 marks compressed messages.
@@ -207,6 +217,61 @@ impl Reader {
             self.taken += n as u64;
         }
         Some(Piece { kind, len: n, offset, last })
+    }
+
+    /// Stream mode, binary message: how many payload bytes the next read
+    /// may put straight into the caller's buffer of `cap` bytes (nothing
+    /// of the message held, nothing buffered, a data frame open with at
+    /// least DIRECT_MIN bytes to come, not compressed: those bytes go
+    /// through the inflater); None: read through the buffers. Saves the copy through `msg` for most of a large message's bytes.
+    pub fn direct_piece(&self, cap: usize) -> Option<usize> {
+        let ok = self.stream
+            && self.frame_open
+            && !self.compressed
+            && self.msg_kind == Some(Kind::Binary)
+            && self.ready.is_none()
+            && self.msg_len == 0
+            && self.start == self.end
+            && self.frame_remaining >= DIRECT_MIN
+            && cap >= DIRECT_MIN as usize;
+        ok.then(|| self.frame_remaining.min(cap as u64) as usize)
+    }
+
+    /// Records `n` payload bytes (at most what [`Reader::direct_piece`]
+    /// allowed) read straight into the caller's buffer: the piece they
+    /// are, the last one when they end the message.
+    pub fn commit_direct(&mut self, n: usize) -> Piece {
+        debug_assert!(n as u64 <= self.frame_remaining && self.msg_len == 0);
+        self.frame_remaining -= n as u64;
+        let offset = self.taken;
+        self.taken += n as u64;
+        let mut last = false;
+        if self.frame_remaining == 0 {
+            self.frame_open = false;
+            if self.frame_fin {
+                self.msg_kind = None;
+                self.taken = 0;
+                last = true;
+            }
+        }
+        Piece { kind: Kind::Binary, len: n, offset, last }
+    }
+
+    /// Where a direct read (see [`Reader::direct_piece`]) may put what
+    /// arrived after the caller's buffer is full: the (empty) read buffer.
+    /// Commit those bytes with [`Reader::commit_spill`] after
+    /// [`Reader::commit_direct`].
+    pub fn spill_target(&mut self) -> &mut [u8] {
+        debug_assert!(self.start == self.end);
+        self.start = 0;
+        self.end = 0;
+        self.direct = false;
+        &mut self.buf[..]
+    }
+
+    /// `n` bytes went into [`Reader::spill_target`].
+    pub fn commit_spill(&mut self, n: usize) {
+        self.end += n;
     }
 
     /// Bytes the next piece would have, at most.
@@ -288,8 +353,13 @@ impl Reader {
             let step = rest.min(self.msg_len.max(GROW_CHUNK));
             let want = self.msg_len + step;
             // grow only when the room left is small (once per doubling, not
-            // on every read of a trickling server)
-            if self.msg.len() - self.msg_len < rest.min(DIRECT_MIN as usize) {
+            // on every read of a trickling server); in stream mode also when
+            // the buffer is below what this read may take (at most
+            // PIECE_CAP): pieces taken as they arrive keep msg_len near 0,
+            // and a buffer sized by an early small read would cap every
+            // later read at that size (16 KiB reads for 64 KiB frames)
+            let small = self.msg.len() - self.msg_len < rest.min(DIRECT_MIN as usize);
+            if small || (self.stream && self.msg.len() < want) {
                 self.msg.reserve_exact(want - self.msg.len());
                 self.msg.resize(want, 0);
             }
@@ -309,8 +379,9 @@ impl Reader {
         }
         if self.end == self.buf.len() {
             // A frame header plus a small frame never exceed READ_BUF after
-            // compaction; this only happens with a large leftover.
-            let n = self.buf.len() * 2;
+            // compaction; this only happens with a large leftover (or a
+            // placeholder reader, which has no buffer yet).
+            let n = (self.buf.len() * 2).max(READ_BUF);
             self.buf.resize(n, 0);
         }
         &mut self.buf[self.end..]
@@ -500,13 +571,18 @@ impl Reader {
     /// message must be consumed before the next call. In stream mode,
     /// [`Event::Piece`] says that part of the message in progress can be
     /// taken; the reader takes no more payload than PIECE_CAP until it is.
+    #[inline]
     pub fn next_event(&mut self) -> Result<Option<Event>, ProtoError> {
+        if !self.stream {
+            return self.next_event_inner();
+        }
         match self.next_event_inner()? {
             None if self.piece_waiting() => Ok(Some(Event::Piece)),
             r => Ok(r),
         }
     }
 
+    #[inline]
     fn next_event_inner(&mut self) -> Result<Option<Event>, ProtoError> {
         if self.ready.is_some() {
             return Ok(Some(Event::Message));
@@ -1090,6 +1166,91 @@ mod tests {
             }
         }
         assert!(changes <= 3, "{changes} reallocations for 300000 one-byte reads");
+    }
+
+    #[test]
+    fn stream_mode_reads_large_binary_payload_straight_into_the_callers_buffer() {
+        // a 40 KiB binary fragment, a ping, then a final 20 KiB fragment
+        let (a, b): (Vec<u8>, Vec<u8>) = ((0..40_960u32).map(|i| i as u8).collect(), vec![7u8; 20_480]);
+        let f1 = frame(0x02, &a);
+        let mut r = Reader::streaming(0, &f1[..4 + 100]);
+        // the header and 100 bytes arrived through the buffer: a piece
+        assert_eq!(r.next_event().unwrap(), Some(Event::Piece));
+        assert_eq!(r.direct_piece(65_536), None, "bytes are held: they go first");
+        let mut out = vec![0u8; 65_536];
+        let p = r.take_piece(&mut out).unwrap();
+        assert_eq!((p.len, p.offset, p.last), (100, 0, false));
+        // now nothing is held: the rest may go straight to the caller, at
+        // most what the frame has left and what the caller's buffer takes
+        assert_eq!(r.direct_piece(1000), None, "a small buffer reads through the buffers");
+        assert_eq!(r.direct_piece(65_536), Some(40_960 - 100));
+        assert_eq!(r.direct_piece(16_384), Some(16_384));
+        out[..16_384].copy_from_slice(&a[100..16_484]);
+        let p = r.commit_direct(16_384);
+        assert_eq!((p.kind, p.len, p.offset, p.last), (Kind::Binary, 16_384, 100, false));
+        let rest = 40_960 - 16_484;
+        assert_eq!(r.direct_piece(65_536), Some(rest));
+        let p = r.commit_direct(rest);
+        assert_eq!((p.len, p.offset, p.last), (rest, 16_484, false), "a fragment without FIN");
+        assert!(r.mid_message() && r.in_message());
+        // between fragments: a ping, then the final fragment's header
+        let mut more = frame(0x89, b"hi");
+        let f2 = frame(0x80, &b);
+        more.extend_from_slice(&f2[..4]);
+        r.read_target()[..more.len()].copy_from_slice(&more);
+        r.commit(more.len());
+        assert_eq!(r.next_event().unwrap(), Some(Event::Ping(b"hi".to_vec())));
+        assert_eq!(r.next_event().unwrap(), None);
+        assert_eq!(r.direct_piece(65_536), Some(20_480));
+        let p = r.commit_direct(20_480);
+        assert_eq!((p.len, p.offset, p.last), (20_480, 40_960, true), "FIN: the message ends");
+        assert!(!r.mid_message() && !r.in_message());
+        assert_eq!(r.direct_piece(65_536), None, "no frame open");
+        // text is never read past the UTF-8 check; nor outside stream mode
+        let t = frame(0x01, &[b'a'; 20_000]);
+        let mut r = Reader::streaming(0, &t[..4]);
+        assert_eq!(r.next_event().unwrap(), None);
+        assert_eq!(r.direct_piece(65_536), None);
+        let mut r = Reader::new(1 << 20, &f1[..4]);
+        assert_eq!(r.next_event().unwrap(), None);
+        assert_eq!(r.direct_piece(65_536), None);
+    }
+
+    #[test]
+    fn a_direct_read_spills_what_follows_the_frame_into_the_read_buffer() {
+        // one read takes the rest of a fragment into the caller's buffer
+        // and the next fragment's header and first bytes into the spill
+        let f1 = frame(0x02, &[1u8; 30_000]);
+        let f2 = frame(0x80, &[2u8; 500]);
+        let mut r = Reader::streaming(0, &f1[..4]);
+        assert_eq!(r.next_event().unwrap(), None);
+        let room = r.direct_piece(65_536).unwrap();
+        assert_eq!(room, 30_000);
+        let spill = r.spill_target();
+        assert!(spill.len() >= f2.len());
+        spill[..f2.len()].copy_from_slice(&f2);
+        let p = r.commit_direct(room);
+        r.commit_spill(f2.len());
+        assert_eq!((p.len, p.offset, p.last), (30_000, 0, false));
+        assert_eq!(r.direct_piece(65_536), None, "buffered bytes are parsed first");
+        assert_eq!(r.next_event().unwrap(), Some(Event::Message));
+        let mut out = vec![0u8; 65_536];
+        let p = r.take_piece(&mut out).unwrap();
+        assert_eq!((p.len, p.offset, p.last), (500, 30_000, true));
+        assert_eq!(&out[..500], &[2u8; 500][..]);
+    }
+
+    #[test]
+    fn stream_mode_direct_reads_are_not_capped_by_an_early_small_read() {
+        // pieces taken as they arrive keep nothing held; the message buffer
+        // must still offer the rest of a large frame in one read
+        let f = frame(0x02, &vec![3u8; 200_000]);
+        let mut r = Reader::streaming(0, &f[..10 + 16_000]);
+        assert_eq!(r.next_event().unwrap(), Some(Event::Piece));
+        let mut out = vec![0u8; 16_000];
+        assert_eq!(r.take_piece(&mut out).unwrap().len, 16_000);
+        assert_eq!(r.read_target().len(), 184_000);
+        assert!(r.memory() <= READ_BUF + PIECE_CAP);
     }
 
     #[test]

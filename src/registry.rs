@@ -226,9 +226,13 @@ pub fn remove(id: i32) -> Result<Arc<Socket>> {
 /// Takes every socket out of the table (ws_cleanup).
 pub fn remove_all() -> Vec<(i32, Arc<Socket>)> {
     let Some(table) = TABLE.peek() else { return Vec::new() };
-    let mut t = table.inner.write();
-    EPOCH.fetch_add(1, Ordering::AcqRel);
-    t.map.drain().map(|(id, e)| (id, e.sock)).collect()
+    let entries: Vec<(i32, Entry)> = {
+        let mut t = table.inner.write();
+        EPOCH.fetch_add(1, Ordering::AcqRel);
+        t.map.drain().collect()
+    };
+    // connections are dropped here, not under the lock
+    entries.into_iter().map(|(id, e)| (id, e.sock)).collect()
 }
 
 /// In a forked child: the parent's table is forgotten (leaked), every

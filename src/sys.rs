@@ -92,6 +92,29 @@ pub fn recv_once(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     Err(io::Error::last_os_error())
 }
 
+/// One recvmsg(2) into two buffers in order (`a` fills first, then `b`),
+/// so one call takes the rest of a frame and what follows it. EINTR is
+/// returned to the caller, as by [`recv_once`]; `nonblocking` adds
+/// MSG_DONTWAIT.
+pub fn recv2(fd: RawFd, a: &mut [u8], b: &mut [u8], nonblocking: bool) -> io::Result<usize> {
+    let mut iov = [
+        libc::iovec { iov_base: a.as_mut_ptr().cast(), iov_len: a.len() },
+        libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() },
+    ];
+    // SAFETY: an all-zero msghdr is valid (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = iov.len() as _;
+    let flags = if nonblocking { libc::MSG_DONTWAIT } else { 0 };
+    // SAFETY: msg points at two iovecs that describe the writable slices
+    // `a` and `b`, all of which outlive the call.
+    let r = unsafe { libc::recvmsg(fd, &mut msg, flags) };
+    if r >= 0 {
+        return Ok(r as usize);
+    }
+    Err(io::Error::last_os_error())
+}
+
 /// Busy polling (the `busyPoll` option): repeats the non-blocking attempt `f`
 /// until it gives anything but WouldBlock, `budget` has passed or `deadline`
 /// has come. None when nothing came; the caller then sleeps as usual. Spinning
@@ -240,5 +263,41 @@ pub fn at_fork_child(f: extern "C" fn()) {
     // SAFETY: registers a plain function pointer; no prepare/parent handlers.
     unsafe {
         libc::pthread_atfork(None, None, Some(f));
+    }
+}
+
+/// Waits until one of `fds` is ready for `events` or `deadline` passes
+/// (None: no limit), like `poll_fd` for several descriptors (Happy
+/// Eyeballs' parallel connects). Fills `revents` (same length as `fds`);
+/// returns how many are ready (0 on timeout).
+pub fn poll_many(fds: &[RawFd], events: i16, deadline: Option<Instant>, revents: &mut Vec<i16>) -> io::Result<usize> {
+    let mut set: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events, revents: 0 }).collect();
+    loop {
+        let timeout_ms: libc::c_int = match deadline {
+            None => -1,
+            Some(d) => {
+                let now = Instant::now();
+                if d <= now {
+                    0
+                } else {
+                    (d - now).as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
+                }
+            }
+        };
+        // SAFETY: `set` is a valid array of `set.len()` pollfds we own.
+        let r = unsafe { libc::poll(set.as_mut_ptr(), set.len() as libc::nfds_t, timeout_ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 && timeout_ms != 0 && deadline.is_some_and(|d| Instant::now() < d) {
+            continue;
+        }
+        revents.clear();
+        revents.extend(set.iter().map(|p| p.revents));
+        return Ok(r as usize);
     }
 }

@@ -16,6 +16,35 @@ pub enum Transport {
     Plain(TcpStream),
     /// The socket is in non-blocking mode (OpenSSL needs it for retries).
     Tls(Box<crate::tls::Stream>),
+    /// TLS to the server inside TLS to an https:// proxy (non-blocking).
+    TlsInTls(Box<crate::tls::StreamOver<ProxyTls>>),
+}
+
+/// The TLS connection to an https:// proxy as the byte stream under the
+/// server's TLS: reads and writes go through the proxy's TLS; readiness is
+/// the TCP socket's (a read that would block has drained both layers).
+pub struct ProxyTls(pub Box<crate::tls::Stream>);
+
+impl Read for ProxyTls {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for ProxyTls {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl AsRawFd for ProxyTls {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.get_ref().as_raw_fd()
+    }
 }
 
 impl Transport {
@@ -23,11 +52,12 @@ impl Transport {
         match self {
             Transport::Plain(s) => s.as_raw_fd(),
             Transport::Tls(s) => s.get_ref().as_raw_fd(),
+            Transport::TlsInTls(s) => s.get_ref().as_raw_fd(),
         }
     }
 
     pub fn is_tls(&self) -> bool {
-        matches!(self, Transport::Tls(_))
+        matches!(self, Transport::Tls(_) | Transport::TlsInTls(_))
     }
 
     /// Bytes received and decrypted but not yet read (TLS), which neither
@@ -36,6 +66,7 @@ impl Transport {
         match self {
             Transport::Plain(_) => 0,
             Transport::Tls(s) => crate::tls::pending(s),
+            Transport::TlsInTls(s) => crate::tls::pending(s) + crate::tls::pending(&s.get_ref().0),
         }
     }
 
@@ -44,6 +75,7 @@ impl Transport {
         match self {
             Transport::Plain(s) => sys::recv(s.as_raw_fd(), buf, true),
             Transport::Tls(s) => s.read(buf),
+            Transport::TlsInTls(s) => s.read(buf),
         }
     }
 
@@ -52,6 +84,7 @@ impl Transport {
         match self {
             Transport::Plain(s) => sys::send_nb(s.as_raw_fd(), buf),
             Transport::Tls(s) => s.write(buf),
+            Transport::TlsInTls(s) => s.write(buf),
         }
     }
 
@@ -95,8 +128,15 @@ impl Transport {
 
     /// Best-effort TLS close_notify; nothing to do for plain TCP.
     pub fn tls_shutdown(&mut self) {
-        if let Transport::Tls(s) = self {
-            let _ = s.shutdown();
+        match self {
+            Transport::Tls(s) => {
+                let _ = s.shutdown();
+            }
+            Transport::TlsInTls(s) => {
+                let _ = s.shutdown();
+                let _ = s.get_mut().0.shutdown();
+            }
+            Transport::Plain(_) => {}
         }
     }
 }

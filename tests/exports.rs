@@ -349,8 +349,13 @@ fn shared_library_exports_only_ws_symbols() {
     // cargo builds the cdylib next to the test binaries; `nm -D` lists what
     // a C program can link against. Skipped when either is unavailable.
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap(); // target/debug
-    let so = dir.join("libwsclient.so");
+    // target/debug/deps: `cargo test` builds the cdylib in deps/ (the copy in target/debug is
+    // only refreshed by `cargo build`, so it may be stale)
+    let deps = exe.parent().unwrap();
+    let so = [deps.join("libwsclient.so"), deps.parent().unwrap().join("libwsclient.so")]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| deps.join("libwsclient.so"));
     if !so.exists() {
         eprintln!("skipped: {} not built", so.display());
         return;

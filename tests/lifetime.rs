@@ -707,13 +707,33 @@ fn every_edge_of_the_state_machine() {
         (
             "Connecting (stale) -> dropped; ws_reconnect wins",
             Box::new({
-                let (live, o) = (live.clone(), o(""));
+                let o = o("");
                 move |q| {
-                    let s = open_async_ok(&live, Some(&o));
+                    // the first attempt's upgrade is held by the server until
+                    // ws_reconnect has finished: it is stale when it completes
+                    let l = listener();
+                    let url = format!("ws://127.0.0.1:{}/", l.local_addr().unwrap().port());
+                    let (go_tx, go_rx) = mpsc::channel::<()>();
+                    let (first_tx, first_rx) = mpsc::channel::<()>();
+                    let srv = thread::spawn(move || {
+                        let first = accept_one(&l);
+                        first_tx.send(()).unwrap();
+                        let mut second = upgrade_peer(accept_one(&l));
+                        second.text("hi");
+                        let _ = go_rx.recv_timeout(secs(10));
+                        let mut first = upgrade_peer(first);
+                        let stale_closed = client_closes_tcp(&mut first, secs(5));
+                        (stale_closed, client_closes_tcp(&mut second, secs(5)))
+                    });
+                    let s = open_async_ok(&url, Some(&o));
+                    first_rx.recv_timeout(secs(5)).expect("the async attempt connected");
                     assert_eq!(ws_reconnect(s, 0), WS_OK, "{}", describe());
                     let n = names_until(q, secs(5), WS_EV_MESSAGE);
+                    go_tx.send(()).unwrap();
                     assert_eq!(get_info(s).reconnects, 0, "the first attempt never counted");
                     close_ok(s);
+                    let (stale_closed, _) = srv.join().unwrap();
+                    assert!(stale_closed, "the stale attempt's connection was closed");
                     let mut n2 = n.clone();
                     n2.extend(names_until(q, secs(5), WS_EV_CLOSE));
                     n2

@@ -316,3 +316,30 @@ fn invalid_utf8_in_a_streamed_text_message_fails_when_seen() {
     close_ok(s);
     assert_eq!(srv.join().map(|c| c.0), Some(1007));
 }
+
+#[test]
+fn text_read_ahead_whole_comes_in_whole_code_points() {
+    let _w = watchdog("text_read_ahead_whole_comes_in_whole_code_points", secs(30));
+    let echo = echo_server();
+    let s = open_ok(&echo.url(), Some(r#"{"pingInterval":0}"#));
+    let text = "ü".repeat(1000);
+    write_ok(s, text.as_bytes(), WS_TEXT);
+    // the background thread reads the echo ahead, whole
+    let deadline = Instant::now() + secs(10);
+    while get_info(s).messages_received < 1 {
+        assert!(Instant::now() < deadline, "the echo was not read ahead");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut out = Vec::new();
+    loop {
+        let (r, p, b) = read_part(s, 5, 5000);
+        assert_eq!(r, WS_OK, "{}", describe());
+        assert!(std::str::from_utf8(&b).is_ok(), "a piece cut a code point: {b:?}");
+        out.extend_from_slice(&b);
+        if p.last == 1 {
+            break;
+        }
+    }
+    assert_eq!(out, text.as_bytes());
+    close_ok(s);
+}

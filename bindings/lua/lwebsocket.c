@@ -7,12 +7,21 @@
  * Two dialects on one engine:
  *
  *   NodeMCU  websocket.createClient(), ws:config{headers=...}, ws:connect(url),
- *            ws:on("connection"|"receive"|"close"[|"pong"], fn),
- *            ws:send(msg[, opcode]), ws:close()
+ *            ws:on("connection"|"receive"|"close"[|"pong"|"part"], fn),
+ *            ws:send(msg[, opcode]), ws:send_part(data[, opcode[, more]]), ws:close()
  *   Q-SYS    websocket.WebSocket.New(),
  *            ws:Connect(protocol, host, path, port[, subprotocol[, headers[, options]]]),
- *            ws:Write(msg[, isBinary]), ws:Ping(), ws:Close(),
- *            handler fields ws.Connected, ws.Data, ws.Error, ws.Closed, ws.Pong
+ *            ws:Write(msg[, isBinary]), ws:WritePart(data[, isBinary[, more]]),
+ *            ws:Ping(), ws:Close(),
+ *            handler fields ws.Connected, ws.Data, ws.DataPart, ws.Error,
+ *            ws.Closed, ws.Pong
+ *
+ * Messages in pieces (extensions of both dialects): send_part/WritePart
+ * send one piece each (ws_write_part: one WebSocket frame; `more` true
+ * when more pieces of the message follow), and a client configured with
+ * {streamReceive = true} gets every message as pieces (WS_EV_MESSAGE_PART)
+ * in the "part" handler / ws.DataPart, never whole, so a message of any
+ * size passes in bounded memory.
  *
  * plus the loop:
  *
@@ -155,6 +164,7 @@ typedef struct {
     int open;      /* OPEN seen, no CLOSE yet */
     int connecting;
     int error;     /* WS_E_* of the last ERROR event of this connection */
+    int sending;   /* a send_part/WritePart message is unfinished */
 } client;
 
 typedef struct {
@@ -567,7 +577,7 @@ static void drop_socket(lua_State *L, client *c, int code) {
     if (c->sock > 0) {
         int s = c->sock;
         c->sock = 0;
-        c->open = c->connecting = 0;
+        c->open = c->connecting = c->sending = 0;
         ws_close(s, code, NULL);
         set_active(L, s, 0);
     }
@@ -607,6 +617,7 @@ static void start_connect(lua_State *L, int idx, const char *url, int members, i
     int s = ws_open_async(url, lua_tostring(L, -1));
     c->error = 0;
     c->open = 0;
+    c->sending = 0;
     c->connecting = 1;
     if (s > 0) {
         /* before anything that can raise (out of memory): the client owns
@@ -655,6 +666,7 @@ static void client_close(lua_State *L, client *c) {
         c->sock = 0; /* released by ws_close; active[s] stays for the CLOSE event */
         c->connecting = 0;
         c->open = 0;
+        c->sending = 0;
         ws_close(s, 1000, NULL);
     }
     (void)L;
@@ -717,7 +729,7 @@ static int nm_connect(lua_State *L) {
     return 0;
 }
 
-static const char *const nm_events[] = {"connection", "receive", "close", "pong", NULL};
+static const char *const nm_events[] = {"connection", "receive", "close", "pong", "part", NULL};
 
 static int nm_on(lua_State *L) {
     check_client(L, 1);
@@ -739,6 +751,35 @@ static int nm_send(lua_State *L) {
     return 0;
 }
 
+/* One piece of a message (ws_write_part) for send_part/WritePart. `type`:
+ * WS_TEXT or WS_BINARY, or 0 for "continue": the first piece of a message
+ * is then text, later pieces go on with the message's type. Returns the
+ * library's result; c->sending follows the message's state. */
+static int write_part(client *c, const char *data, size_t n, int type, int more) {
+    if (type == 0 && !c->sending) type = WS_TEXT;
+    int rc = ws_write_part(c->sock, data, n, type | (more ? WS_CONT : 0));
+    /* taken (sent, or queued by a "sendTimeout" that expired: WS_E_PENDING) */
+    if (rc == WS_OK || (rc == WS_TIMEOUT && ws_last_error_code() == WS_E_PENDING)) c->sending = more;
+    return rc;
+}
+
+/* ws:send_part(data[, opcode[, more]]): one piece; `more` true when more
+ * pieces of this message follow (else the piece ends it). opcode 1 text, 2
+ * binary; nil: text for the first piece, the message's type later. Raises
+ * as send() does. */
+static int nm_send_part(lua_State *L) {
+    client *c = check_client(L, 1);
+    size_t n;
+    const char *data = luaL_checklstring(L, 2, &n);
+    lua_Integer op = luaL_optinteger(L, 3, 0);
+    if (op != 0 && op != WS_TEXT && op != WS_BINARY)
+        return luaL_argerror(L, 3, "opcode must be 1 (text), 2 (binary) or nil (the message's)");
+    int more = lua_toboolean(L, 4);
+    if (c->sock <= 0 || !c->open) return luaL_error(L, "websocket: not connected");
+    if (write_part(c, data, n, (int)op, more) != WS_OK) return luaL_error(L, "websocket: send_part: %s", ws_last_error());
+    return 0;
+}
+
 static int nm_close(lua_State *L) {
     client_close(L, check_client(L, 1));
     return 0;
@@ -746,7 +787,7 @@ static int nm_close(lua_State *L) {
 
 /* ---- Q-SYS dialect --------------------------------------------------------------- */
 
-static const char *const qs_handlers[] = {"Connected", "Data", "Error", "Closed", "Pong", NULL};
+static const char *const qs_handlers[] = {"Connected", "Data", "DataPart", "Error", "Closed", "Pong", NULL};
 
 static int qs_new(lua_State *L) {
     new_client(L, DIALECT_QSYS);
@@ -825,6 +866,22 @@ static int qs_write(lua_State *L) {
     return qs_result(L, ws_write(c->sock, msg, n, binary ? WS_BINARY : WS_TEXT));
 }
 
+/* ws:WritePart(data[, isBinary[, more]]): true, or nil and a message, as
+ * Write. isBinary nil: text for the first piece, the message's type later. */
+static int qs_write_part(lua_State *L) {
+    client *c = check_client(L, 1);
+    size_t n;
+    const char *data = luaL_checklstring(L, 2, &n);
+    int type = lua_isnoneornil(L, 3) ? 0 : lua_toboolean(L, 3) ? WS_BINARY : WS_TEXT;
+    int more = lua_toboolean(L, 4);
+    if (c->sock <= 0 || !c->open) {
+        lua_pushnil(L);
+        lua_pushstring(L, "websocket: not connected");
+        return 2;
+    }
+    return qs_result(L, write_part(c, data, n, type, more));
+}
+
 static int qs_ping(lua_State *L) {
     client *c = check_client(L, 1);
     size_t n = 0;
@@ -878,7 +935,7 @@ static int qs_newindex(lua_State *L) {
             set_uv(L, 1, qs_handlers[i]);
             return 0;
         }
-    return luaL_error(L, "WebSocket has no field '%s' (handlers: Connected, Data, Error, Closed, Pong)", k);
+    return luaL_error(L, "WebSocket has no field '%s' (handlers: Connected, Data, DataPart, Error, Closed, Pong)", k);
 }
 
 /* ---- NodeMCU status --------------------------------------------------------------- */
@@ -1057,6 +1114,7 @@ static void handle_event(lua_State *L, const ws_event *ev) {
         if (!current) break;
         c->open = 1;
         c->connecting = 0;
+        c->sending = 0; /* a new connection (reconnect): no message is half sent */
         if (push_handler(L, idx, c->dialect == DIALECT_NODEMCU ? "connection" : "Connected")) {
             lua_pushvalue(L, idx);
             call_handler(L, 1);
@@ -1076,6 +1134,21 @@ static void handle_event(lua_State *L, const ws_event *ev) {
             lua_pushlstring(L, data, ev->len);
             lua_pushboolean(L, ev->msg_type == WS_BINARY);
             call_handler(L, 3);
+        }
+        break;
+    case WS_EV_MESSAGE_PART:
+        /* a "streamReceive" client: pieces only, never whole messages */
+        if (!current) break;
+        if (push_handler(L, idx, c->dialect == DIALECT_NODEMCU ? "part" : "DataPart")) {
+            lua_pushvalue(L, idx);
+            lua_pushlstring(L, data, ev->len);
+            lua_pushinteger(L, (lua_Integer)ev->rtt_us); /* the piece's offset */
+            lua_pushboolean(L, ev->code == 1);           /* it ends the message */
+            if (c->dialect == DIALECT_NODEMCU)
+                lua_pushinteger(L, ev->msg_type);
+            else
+                lua_pushboolean(L, ev->msg_type == WS_BINARY);
+            call_handler(L, 5);
         }
         break;
     case WS_EV_PONG:
@@ -1499,11 +1572,12 @@ static int state_gc(lua_State *L) {
 /* ---- registration ------------------------------------------------------------------- */
 
 static const luaL_Reg nm_methods[] = {
-    {"config", nm_config}, {"connect", nm_connect}, {"on", nm_on}, {"send", nm_send}, {"close", nm_close},
-    {NULL, NULL}};
+    {"config", nm_config}, {"connect", nm_connect}, {"on", nm_on}, {"send", nm_send}, {"send_part", nm_send_part},
+    {"close", nm_close}, {NULL, NULL}};
 
 static const luaL_Reg qs_methods[] = {
-    {"Connect", qs_connect}, {"Write", qs_write}, {"Ping", qs_ping}, {"Close", qs_close}, {NULL, NULL}};
+    {"Connect", qs_connect}, {"Write", qs_write}, {"WritePart", qs_write_part}, {"Ping", qs_ping},
+    {"Close", qs_close}, {NULL, NULL}};
 
 static const luaL_Reg timer_methods[] = {{"Start", timer_Start}, {"Stop", timer_Stop}, {NULL, NULL}};
 

@@ -28,6 +28,8 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
+# the header the binding's constants are checked against (test_errors.py)
+export WSCLIENT_HEADER="${WSCLIENT_HEADER:-$REPO/include/wsclient.h}"
 VENV="${WSCLIENT_PY_VENV:-${TMPDIR:-/tmp}/wsclient-py-venv}"
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then
     VENV="$1"

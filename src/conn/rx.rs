@@ -129,7 +129,7 @@ impl Rx {
     pub fn new(max_message: usize, stream: bool) -> Rx {
         Rx {
             conn: 0,
-            reader: Reader::new(max_message, &[]),
+            reader: Reader::placeholder(max_message),
             end: None,
             end_told: false,
             items: VecDeque::new(),
@@ -227,7 +227,13 @@ impl Rx {
                     Want::Part(buf) => {
                         // a piece of a message read ahead whole
                         let from = self.item_taken;
-                        let k = (n - from).min(buf.len());
+                        let mut k = (n - from).min(buf.len());
+                        if kind == Kind::Text && from + k < n {
+                            // text pieces end on a code point boundary
+                            while k > 0 && m[from + k] & 0xC0 == 0x80 {
+                                k -= 1;
+                            }
+                        }
                         buf[..k].copy_from_slice(&m[from..from + k]);
                         let last = from + k == n;
                         if last {
@@ -297,6 +303,25 @@ impl Conn {
         }
         if !matches!(want, Want::Part(_)) && rx.reader.mid_message() {
             return Err(unfinished());
+        }
+        if let Want::Part(buf) = want {
+            // stream mode, inside a large binary frame with nothing held:
+            // the bytes go from the kernel straight into the caller's buffer
+            if let Some(room) = rx.reader.direct_piece(buf.len()).filter(|_| rx.end.is_none()) {
+                match self.fill_to(rx, deadline, Some(&mut buf[..room])) {
+                    Ok((0, _)) => self.on_eof(rx),
+                    Ok((n, spill)) => {
+                        let p = rx.reader.commit_direct(n);
+                        rx.reader.commit_spill(spill);
+                        if p.last {
+                            self.count_in((p.offset + p.len as u64) as usize);
+                        }
+                        return Ok(Next::Got(Got::Part(p)));
+                    }
+                    Err(e) if e.code == Code::Timeout => return Err(e),
+                    Err(e) => self.on_io_error(rx, e),
+                }
+            }
         }
         match self.next_message(rx, deadline)? {
             Parsed::End | Parsed::More => {
@@ -413,6 +438,18 @@ impl Conn {
 
     /// Reads more bytes. Ok(true): got some; Ok(false): EOF.
     fn fill(&self, rx: &mut Rx, deadline: Option<Instant>) -> Result<bool> {
+        self.fill_to(rx, deadline, None).map(|(n, _)| n > 0)
+    }
+
+    /// Reads more bytes into the reader's buffers (`user` None, committed
+    /// there) or into `user` and, without TLS, in the same call into the
+    /// reader's spill buffer once `user` is full (the caller commits both:
+    /// Ok((into user, into the spill buffer))). Ok((0, 0)): EOF.
+    fn fill_to(&self, rx: &mut Rx, deadline: Option<Instant>, mut user: Option<&mut [u8]>) -> Result<(usize, usize)> {
+        let split = |n: usize, user: &Option<&mut [u8]>| match user {
+            Some(u) if n > u.len() => (u.len(), n - u.len()),
+            _ => (n, 0),
+        };
         loop {
             // output a timed-out write or a control frame left behind; data
             // queued with WS_MORE waits for its write or ws_flush
@@ -421,7 +458,11 @@ impl Conn {
             let spun = if pending_out {
                 None
             } else {
-                sys::spin(self.busy_poll, deadline, || self.read_nb(rx.reader.read_target()))
+                sys::spin(self.busy_poll, deadline, || match user.as_deref_mut() {
+                    Some(u) if !self.tls => sys::recv2(self.fd, u, rx.reader.spill_target(), true),
+                    Some(u) => self.read_nb(u),
+                    None => self.read_nb(rx.reader.read_target()),
+                })
             };
             let (r, blocking) = match spun {
                 Some(r) => (r, false),
@@ -429,15 +470,24 @@ impl Conn {
                     // no deadline (or one SO_RCVTIMEO enforces) and nothing
                     // to send: sleep in the kernel
                     let blocking = !self.tls && !pending_out && deadline.is_none_or(|d| self.rcvtimeo_ready(rx, d));
-                    let target = rx.reader.read_target();
-                    (if blocking { sys::recv_once(self.fd, target) } else { self.read_nb(target) }, blocking)
+                    let r = match user.as_deref_mut() {
+                        Some(u) if !self.tls => sys::recv2(self.fd, u, rx.reader.spill_target(), !blocking),
+                        Some(u) => self.read_nb(u),
+                        None if blocking => sys::recv_once(self.fd, rx.reader.read_target()),
+                        None => self.read_nb(rx.reader.read_target()),
+                    };
+                    (r, blocking)
                 }
             };
             match r {
-                Ok(0) => return Ok(false),
+                Ok(0) => return Ok((0, 0)),
+                Ok(n) if user.is_some() => {
+                    self.last_rx_us.store(sys::now_us(), Ordering::Relaxed);
+                    return Ok(split(n, &user));
+                }
                 Ok(n) => {
                     self.got(rx, n);
-                    return Ok(true);
+                    return Ok((n, 0));
                 }
                 // a signal: look at the deadline again (SO_RCVTIMEO restarts)
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {

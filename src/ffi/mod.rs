@@ -13,7 +13,7 @@
 //! `io` (ws_write, ws_flush, ws_read, ws_read_into, ws_ping), `close`
 //! (ws_close, ws_close_many, ws_cleanup), `readback` (errors, settings, the
 //! upgrade response, close details, state and info), `queue` (event queues
-//! and callbacks) and `tls` (ws_get_tls_info).
+//! and callbacks) `tls` (ws_get_tls_info) and `proxy` (ws_get_proxy_info).
 
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
@@ -137,17 +137,37 @@ pub const WS_E_HEALTH_CHECK: c_int = 24;
 /// The socket is not connected: still connecting (ws_open_async), waiting to
 /// reconnect, or its connection attempt failed.
 pub const WS_E_NOT_OPEN: c_int = 25;
+/// The proxy could not be reached: its name did not resolve, or TCP to it
+/// was refused or unreachable ("proxy http://p:3128 unreachable: ...").
+pub const WS_E_PROXY_CONNECT: c_int = 26;
+/// The proxy refused the tunnel: an HTTP proxy answered CONNECT with a
+/// status other than 2xx and 407 ("... refused CONNECT to h:443: HTTP 403
+/// Forbidden"; the status and headers also in ws_last_http_status() and
+/// ws_last_response_headers()), or a SOCKS5 proxy replied with an error
+/// ("SOCKS5 reply 5 (connection refused)": RFC 1928 codes 1-8 by name).
+pub const WS_E_PROXY_REFUSED: c_int = 27;
+/// Proxy authentication required (no user in the proxy URL) or failed
+/// (user or password rejected): HTTP 407 (in ws_last_http_status()), a
+/// SOCKS5 proxy that wants user/password, or an RFC 1929 failure. The
+/// message says which; it never contains the password.
+pub const WS_E_PROXY_AUTH: c_int = 28;
+/// TLS to an https:// proxy failed (handshake or certificate verification
+/// with the "proxy..." TLS options; the message has the TLS details).
+pub const WS_E_PROXY_TLS: c_int = 29;
+/// The proxy answered something that is not HTTP (CONNECT) or SOCKS5, or
+/// closed the connection in the middle of the tunnel set-up.
+pub const WS_E_PROXY_PROTOCOL: c_int = 30;
 /// A message is half sent or half read in pieces: ws_write() while a
 /// ws_write_part() message is unfinished (finish it with a piece without
 /// WS_CONT), or ws_read()/ws_read_into() while a message is being read with
 /// ws_read_part() (read the rest of it with ws_read_part()). Nothing was
 /// sent or taken.
-pub const WS_E_MESSAGE_UNFINISHED: c_int = 26;
+pub const WS_E_MESSAGE_UNFINISHED: c_int = 31;
 /// permessage-deflate failed: the server sent corrupt compressed data or a
 /// stream that needs a larger window than agreed (closed with 1007), a
 /// compressed message (RSV1) although compression was not negotiated, or
 /// RSV1 on a continuation or control frame (closed with 1002).
-pub const WS_E_COMPRESSION: c_int = 27;
+pub const WS_E_COMPRESSION: c_int = 32;
 
 // ---- events (ws_next_event, callbacks) --------------------------------------------
 
@@ -353,6 +373,7 @@ fn deadline(ms: c_int) -> Option<Instant> {
 mod close;
 mod io;
 mod open;
+mod proxy;
 mod queue;
 mod readback;
 mod tls;
@@ -360,6 +381,7 @@ mod tls;
 pub use close::*;
 pub use io::*;
 pub use open::*;
+pub use proxy::*;
 pub use queue::*;
 pub use readback::*;
 pub use tls::*;

@@ -47,8 +47,32 @@ fn new_socket(url: *const c_char, options: *const c_char) -> Result<(i32, Arc<So
 ///   -Extensions are managed by the library and rejected. Names must be HTTP
 ///   tokens; values must not contain CR, LF or other control characters.
 /// - `"timeout"`: milliseconds (1..2147483647) for the whole connection
-///   attempt: DNS, TCP connect to every resolved address, TLS and upgrade.
-///   Absent: no limit (as in WinCC). Expiry returns WS_TIMEOUT.
+///   attempt: DNS, TCP connect (Happy Eyeballs), the proxy and its tunnel,
+///   TLS, upgrade and redirects. Absent: no limit (as in WinCC). Expiry
+///   returns WS_TIMEOUT.
+/// - `"happyEyeballsDelay"`: milliseconds (10..10000, default 250) between
+///   connection attempts to the addresses of a name (RFC 8305: families
+///   interleaved; an attempt that fails starts the next at once; the first
+///   connection wins, the others are closed).
+/// - `"followRedirects"`: how many 301/302/307/308 answers to the upgrade
+///   are followed (0..20, default 0): same scheme or ws:// to wss:// only,
+///   never wss:// to ws://; the URL's credentials and an "Authorization"
+///   header are not sent to another host or port.
+/// - `"proxy"`: `"http://[user:pass@]host[:port]"` (CONNECT, also for ws://;
+///   default port 1080), `"https://..."` (TLS to the proxy; default port
+///   443), `"socks5://..."` (the client resolves the server's name) or
+///   `"socks5h://..."` (the proxy resolves it); user and password
+///   percent-decoded (Basic, or RFC 1929 for SOCKS5). `""` or false: direct,
+///   whatever the environment says. Absent: the environment, read at this
+///   call as curl reads it: wss_proxy, https_proxy (ws:// : ws_proxy,
+///   http_proxy), all_proxy, their upper-case forms except HTTP_PROXY
+///   (never read: curl's rule for CGI-like hosts), and no_proxy (names,
+///   domain suffixes, addresses, CIDR ranges, `*`).
+///   `"proxyFromEnvironment"`: false ignores the environment. `"noProxy"`:
+///   a no_proxy-style list for an explicit `"proxy"`. TLS to an https://
+///   proxy takes the TLS keys below with the prefix `proxy`
+///   (`"proxyCaCertificates"`, `"proxyIgnoreSslErrors"`, ...), never the
+///   server's. Which proxy was used: ws_get_proxy_info().
 /// - `"subprotocols"`: array of protocol names offered in
 ///   Sec-WebSocket-Protocol; the server's choice is read with ws_subprotocol().
 /// - `"maxMessageSize"`: largest message accepted from the server, in bytes,
@@ -194,7 +218,9 @@ fn new_socket(url: *const c_char, options: *const c_char) -> Result<(i32, Arc<So
 /// Errors (ws_last_error_code()): WS_E_INVALID_ARGUMENT (url NULL or not
 /// UTF-8), WS_E_INVALID_URL, WS_E_UNSUPPORTED_SCHEME, WS_E_INVALID_OPTIONS,
 /// WS_E_TOO_MANY_SOCKETS, WS_E_DNS, WS_E_CONNECT, WS_E_TLS, WS_E_TLS_VERIFY,
-/// WS_E_UPGRADE_REJECTED, WS_E_BAD_ACCEPT, WS_E_HANDSHAKE, WS_E_TIMEOUT. The
+/// WS_E_UPGRADE_REJECTED, WS_E_BAD_ACCEPT, WS_E_HANDSHAKE, WS_E_TIMEOUT,
+/// WS_E_PROXY_CONNECT, WS_E_PROXY_REFUSED, WS_E_PROXY_AUTH, WS_E_PROXY_TLS,
+/// WS_E_PROXY_PROTOCOL. The
 /// message names the stage and the peer, e.g. "connect 127.0.0.1:9:
 /// connection refused" or "upgrade rejected by 127.0.0.1:8080: HTTP 401
 /// Unauthorized".

@@ -56,6 +56,11 @@ pub extern "C" fn ws_error_name(code: c_int) -> *const c_char {
         WS_E_PENDING => c"WS_E_PENDING",
         WS_E_HEALTH_CHECK => c"WS_E_HEALTH_CHECK",
         WS_E_NOT_OPEN => c"WS_E_NOT_OPEN",
+        WS_E_PROXY_CONNECT => c"WS_E_PROXY_CONNECT",
+        WS_E_PROXY_REFUSED => c"WS_E_PROXY_REFUSED",
+        WS_E_PROXY_AUTH => c"WS_E_PROXY_AUTH",
+        WS_E_PROXY_TLS => c"WS_E_PROXY_TLS",
+        WS_E_PROXY_PROTOCOL => c"WS_E_PROXY_PROTOCOL",
         WS_E_MESSAGE_UNFINISHED => c"WS_E_MESSAGE_UNFINISHED",
         WS_E_COMPRESSION => c"WS_E_COMPRESSION",
         _ => c"WS_E_UNKNOWN",
@@ -270,6 +275,8 @@ pub extern "C" fn ws_get_info(socket: c_int, info: *mut ws_info, size: usize) ->
 /// reports a failed background connect returned WS_ERROR because the server
 /// refused the upgrade (WS_E_UPGRADE_REJECTED, e.g. 401 or 404) or answered
 /// it wrongly (WS_E_BAD_ACCEPT, WS_E_HANDSHAKE with a complete HTTP head).
+/// Also the status of an HTTP proxy's refused CONNECT (WS_E_PROXY_REFUSED,
+/// e.g. 403; WS_E_PROXY_AUTH, 407).
 ///
 /// Returns: the status (100..999); 0 when the last call succeeded or failed
 /// for another reason (no HTTP response: DNS, TCP, TLS, a timeout, ...).

@@ -31,7 +31,7 @@ pub struct ws_tls_info {
     pub ignored_errors: [c_char; 256],
 }
 
-fn copy_text<const N: usize>(dst: &mut [c_char; N], s: &str) {
+pub(super) fn copy_text<const N: usize>(dst: &mut [c_char; N], s: &str) {
     let mut n = s.len().min(N - 1);
     while !s.is_char_boundary(n) {
         n -= 1;

@@ -37,7 +37,7 @@ mod backend;
 
 use crate::error::{Code, Error, Result};
 use crate::options::{Options, Target};
-pub use backend::{pending, Stream};
+pub use backend::{pending, Stream, StreamOver};
 use config::{Crls, Ignore, Ocsp, TlsVersion};
 use identity::ClientIdentity;
 use once_cell::sync::OnceCell;
@@ -201,6 +201,18 @@ pub fn handshake(
     deadline: Option<Instant>,
 ) -> Result<(Stream, TlsSummary)> {
     backend::handshake(tcp, target, &opts.tls, deadline)
+}
+
+/// The TLS handshake over any stream with its own settings: TLS to an
+/// https:// proxy (the "proxy..." keys, on TCP), and TLS to the server
+/// inside that TLS.
+pub fn handshake_over<S: std::io::Read + std::io::Write + std::os::fd::AsRawFd>(
+    s: S,
+    target: &Target,
+    tls: &TlsOptions,
+    deadline: Option<Instant>,
+) -> Result<(StreamOver<S>, TlsSummary)> {
+    backend::handshake(s, target, tls, deadline)
 }
 
 fn setup_err(e: impl fmt::Display) -> Error {

@@ -27,9 +27,12 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 pub type Stream = TlsStream<TcpStream>;
+/// TLS over any byte stream (TLS to the server inside TLS to an https://
+/// proxy).
+pub type StreamOver<S> = TlsStream<S>;
 
 /// Decrypted bytes the TLS library holds that the kernel no longer reports.
-pub fn pending(s: &Stream) -> usize {
+pub fn pending<S: std::io::Read + std::io::Write>(s: &StreamOver<S>) -> usize {
     s.buffered_read_size().unwrap_or(0)
 }
 
@@ -118,12 +121,12 @@ fn causes(e: &native_tls::Error) -> (Option<&openssl::error::ErrorStack>, Option
     (stack, io)
 }
 
-pub fn handshake(
-    tcp: TcpStream,
+pub fn handshake<S: std::io::Read + std::io::Write + AsRawFd>(
+    tcp: S,
     target: &Target,
     t: &TlsOptions,
     deadline: Option<Instant>,
-) -> Result<(Stream, TlsSummary)> {
+) -> Result<(StreamOver<S>, TlsSummary)> {
     let peer = target.peer();
     let connector = connector(t)?;
     let fd = tcp.as_raw_fd();

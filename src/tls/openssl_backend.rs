@@ -43,10 +43,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub type Stream = SslStream<TcpStream>;
+/// TLS over any byte stream (TLS to the server inside TLS to an https://
+/// proxy).
+pub type StreamOver<S> = SslStream<S>;
 
 /// Decrypted bytes OpenSSL holds that the kernel no longer reports (a
 /// record read whole for a shorter read).
-pub fn pending(s: &Stream) -> usize {
+pub fn pending<S>(s: &StreamOver<S>) -> usize {
     s.ssl().pending()
 }
 
@@ -324,12 +327,12 @@ impl Verifier {
 }
 
 /// Runs the TLS handshake on `tcp` (non-blocking) within the deadline.
-pub fn handshake(
-    tcp: TcpStream,
+pub fn handshake<S: std::io::Read + std::io::Write + AsRawFd>(
+    tcp: S,
     target: &Target,
     t: &TlsOptions,
     deadline: Option<Instant>,
-) -> Result<(Stream, TlsSummary)> {
+) -> Result<(StreamOver<S>, TlsSummary)> {
     let peer = target.peer();
     let ctx = context(t)?;
     let mut ssl = Ssl::new(&ctx).map_err(setup_err)?;
@@ -406,7 +409,7 @@ pub fn handshake(
     Ok((s, summary))
 }
 
-fn summary(s: &Stream, v: &Verifier) -> TlsSummary {
+fn summary<S>(s: &SslStream<S>, v: &Verifier) -> TlsSummary {
     let ssl = s.ssl();
     let leaf = ssl.peer_certificate();
     let mut ignored: Vec<Class> = Vec::new();

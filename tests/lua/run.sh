@@ -31,7 +31,7 @@ connect_timeout_nodemcu connect_timeout_qsys server_close_nodemcu
 server_close_qsys server_drop upgrade_rejected bad_accept health_check
 gc gc_teardown timers handler_error time_limit misuse plain_lua
 options error_objects nul far_timer hostile shutdown shutdown_plain
-qsys_plain luarocks depth_valgrind"
+qsys_plain luarocks depth_valgrind stream proxy"
 
 if [ "${1:-}" = "--list" ]; then
     for t in $TESTS; do echo "$t"; done
@@ -108,6 +108,14 @@ echo_url() {
         ECHO_PORT=$PORT_echo
     fi
     URL="ws://127.0.0.1:$ECHO_PORT/"
+}
+
+FRAMES_PORT=
+frames_echo() { # an echo server that echoes frame by frame (--frames): FRAMES_PORT
+    if [ -z "$FRAMES_PORT" ]; then
+        start_server frames "$ECHO" --port 0 --host 127.0.0.1 --frames || return 1
+        FRAMES_PORT=$PORT_frames
+    fi
 }
 
 # host EXPECTED_EXIT [host options...] SCRIPT: runs the host (its own -t 20
@@ -228,6 +236,20 @@ t_binary_large() {
     line 'nodemcu binary ok\t1048576'
     line 'nodemcu text ok\t1048576'
     line 'qsys binary ok\t1048576'
+}
+
+t_stream() { # messages in pieces: send_part/WritePart, "part"/DataPart with streamReceive
+    frames_echo || return 1
+    host 0 -t 30 -D "URL=ws://127.0.0.1:$FRAMES_PORT/" -D HOST=127.0.0.1 -D "PORT=$FRAMES_PORT" "$HERE/stream.lua"
+    line 'nodemcu binary ok\t8388608'
+    line 'nodemcu text ok\t13'
+    line 'nodemcu closed\t0'
+    line 'qsys parts ok\t5'
+    line 'qsys closed'
+    line 'half close\t1\t0'
+    line 'whole after reconnect\tagain'
+    line 'half close\t2\t0'
+    no_err
 }
 
 t_refused_nodemcu() { # -(100 + WS_E_CONNECT)
@@ -496,6 +518,22 @@ t_shutdown_plain() { # the stock interpreter ends the script with 8 open clients
     [ $PLAIN_RC -eq 0 ] || { echo "FAIL: exit status $PLAIN_RC" >&2; FAILED=1; }
     line 'all open\t8'
     shutdown_check "$ms"
+}
+
+t_proxy() { # the "proxy" option through microsocks (tests/proxy/ensure-proxies.sh)
+    ms=$(command -v microsocks) || { skip "microsocks not installed"; return 0; }
+    echo_url || return 1
+    p=$(free_port)
+    "$ms" -i 127.0.0.1 -p "$p" -u plant -P pw >"$WORK/ms.log" 2>&1 &
+    PIDS="$PIDS $!"
+    i=0
+    while [ $i -lt 100 ] && ! ss -ltn 2>/dev/null | grep -q "127.0.0.1:$p "; do sleep 0.05; i=$((i + 1)); done
+    host 0 -t 20 -D "URL=$URL" -D "PROXY=socks5h://plant:pw@127.0.0.1:$p" \
+        -D "BADPROXY=socks5h://plant:nope@127.0.0.1:$p" "$HERE/proxy.lua"
+    line 'got\tvia proxy'
+    line 'good proxy closed\t0'
+    has 'bad proxy closed'
+    grep -q "connected to 127.0.0.1:$ECHO_PORT" "$WORK/ms.log" || { echo "FAIL: no tunnel in the proxy's log" >&2; FAILED=1; }
 }
 
 t_qsys_plain() { # require "websocket.qsys" gives WebSocket and Timer to a plain interpreter

@@ -44,8 +44,21 @@ def _echo_binary() -> str:
 @pytest.fixture(scope="session")
 def echo_url() -> Iterator[str]:
     """ws://127.0.0.1:<port>/ of an echo server shared by the session."""
+    yield from _echo_server()
+
+
+@pytest.fixture(scope="session")
+def frames_echo_url() -> Iterator[str]:
+    """An echo server started with --frames: it echoes frame by frame as the
+    bytes arrive (never a whole message), so a message of any size streams
+    through it in bounded memory, and a fragmented message comes back in
+    the same fragments."""
+    yield from _echo_server("--frames")
+
+
+def _echo_server(*extra: str) -> Iterator[str]:
     proc = subprocess.Popen(
-        [_echo_binary(), "--port", "0", "--host", "127.0.0.1"],
+        [_echo_binary(), "--port", "0", "--host", "127.0.0.1", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

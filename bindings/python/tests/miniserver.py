@@ -91,6 +91,12 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes:
 
 def read_frame(conn: socket.socket) -> Tuple[int, bytes]:
     """(opcode, unmasked payload) of the client's next frame."""
+    _fin, op, payload = read_frame_fin(conn)
+    return op, payload
+
+
+def read_frame_fin(conn: socket.socket) -> Tuple[bool, int, bytes]:
+    """(FIN bit, opcode, unmasked payload) of the client's next frame."""
     b0, b1 = _recv_exact(conn, 2)
     n = b1 & 0x7F
     if n == 126:
@@ -101,7 +107,7 @@ def read_frame(conn: socket.socket) -> Tuple[int, bytes]:
     data = bytearray(_recv_exact(conn, n))
     for i in range(n):
         data[i] ^= mask[i % 4]
-    return b0 & 0x0F, bytes(data)
+    return bool(b0 & 0x80), b0 & 0x0F, bytes(data)
 
 
 def parse_close(payload: bytes) -> Tuple[Optional[int], str]:

@@ -238,3 +238,28 @@ def test_tls_options_accepted_by_the_library(echo_url: str) -> None:
             pytest.skip(f"this libwsclient has no TLS options yet: {e.message}")
         raise
     ws.close()
+
+
+def test_constants_match_the_c_header():
+    """Every WS_* number the binding spells out is the header's: the binding
+    keeps its own copies (ctypes cannot read a header), so a drift would
+    silently misname errors."""
+    import pathlib
+    import re
+
+    from wsclient import _lib
+
+    import os
+
+    header = pathlib.Path(os.environ.get("WSCLIENT_HEADER", "")) if os.environ.get("WSCLIENT_HEADER") else (
+        pathlib.Path(__file__).resolve().parents[3] / "include" / "wsclient.h"
+    )
+    if not header.exists():
+        pytest.skip("no include/wsclient.h next to the binding (installed elsewhere)")
+    defined = dict(re.findall(r"^#define (WS_[A-Z0-9_]+) (-?(?:0x[0-9a-fA-F]+|\d+))\b", header.read_text(), re.M))
+    checked = 0
+    for name in dir(_lib):
+        if name.startswith("WS_") and name in defined:
+            assert getattr(_lib, name) == int(defined[name], 0), name
+            checked += 1
+    assert checked >= 30

@@ -34,6 +34,7 @@ from ._errors import (
     HandshakeError,
     InvalidArgument,
     InvalidURL,
+    MessageUnfinished,
     NotOpen,
     ProtocolError,
     WebSocketError,
@@ -42,7 +43,7 @@ from ._errors import (
 )
 from ._events import Event, EventQueue, EventType
 from ._lib import error_name, lib as _clib, library_path
-from ._websocket import ClosedBy, Info, Message, State, WebSocket, close_open_sockets, connect
+from ._websocket import ClosedBy, Info, Message, MessageStream, State, WebSocket, close_open_sockets, connect
 
 __version__ = "0.1.0"
 
@@ -74,6 +75,7 @@ __all__ = [
     "ClosedBy",
     "Info",
     "Message",
+    "MessageStream",
     "WebSocketError",
     "WebSocketTimeout",
     "InvalidArgument",
@@ -84,6 +86,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionLost",
     "NotOpen",
+    "MessageUnfinished",
     "BadSocket",
     "error_class",
     "error_name",

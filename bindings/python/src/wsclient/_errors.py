@@ -13,6 +13,9 @@
     |   |                                  server's close frame (close_code, close_reason)
     |   `-- ConnectionLost                 WS_E_CONNECTION_LOST, WS_E_IO, WS_E_HEALTH_CHECK
     |-- NotOpen                            WS_E_NOT_OPEN (still connecting)
+    |-- MessageUnfinished (also            WS_E_MESSAGE_UNFINISHED: send() while a
+    |   RuntimeError)                      send_stream() message is unfinished,
+    |                                      recv() while one is half read in pieces
     |-- BadSocket                          WS_E_BAD_SOCKET
     `-- (anything else: WebSocketError itself, e.g. WS_E_INTERNAL)
 
@@ -128,6 +131,14 @@ class NotOpen(WebSocketError):
     connection attempt failed."""
 
 
+class MessageUnfinished(WebSocketError, RuntimeError):
+    """A message is half sent or half read in pieces: :meth:`WebSocket.send`
+    while another thread's :meth:`WebSocket.send_stream` has not finished its
+    message, or :meth:`WebSocket.recv` while a message is half read with
+    :meth:`WebSocket.recv_stream` (read the rest of it with a stream).
+    Nothing was sent or taken; the connection is fine."""
+
+
 class BadSocket(WebSocketError):
     """The socket number is not open (closed already)."""
 
@@ -176,6 +187,7 @@ _BY_CODE: Dict[int, Type[WebSocketError]] = {
     _lib.WS_E_HEALTH_CHECK: ConnectionLost,
     _lib.WS_E_NOT_OPEN: NotOpen,
     _lib.WS_E_BAD_SOCKET: BadSocket,
+    _lib.WS_E_MESSAGE_UNFINISHED: MessageUnfinished,
 }
 
 

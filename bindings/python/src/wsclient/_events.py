@@ -29,6 +29,9 @@ class EventType(enum.IntEnum):
     ERROR = _lib.WS_EV_ERROR
     CLOSE = _lib.WS_EV_CLOSE
     RECONNECTING = _lib.WS_EV_RECONNECTING
+    #: A piece of a message (sockets opened with ``stream_receive=True``):
+    #: :attr:`Event.offset`, :attr:`Event.last`.
+    MESSAGE_PART = _lib.WS_EV_MESSAGE_PART
     #: An event type this version of the binding does not know (a newer
     #: library); :attr:`Event.raw_type` holds its number, ``data`` the
     #: payload as bytes.
@@ -40,7 +43,9 @@ class Event:
     """One event of a socket opened with ``queue=``.
 
     ``data`` depends on ``type``: MESSAGE: ``str`` (text) or ``bytes``
-    (binary); PONG: ``bytes`` (the payload); ERROR: ``str`` (the message);
+    (binary); MESSAGE_PART: the piece, ``str`` (text; each piece is valid
+    UTF-8 on its own) or ``bytes``, with ``offset`` (where it starts in its
+    message, in bytes) and ``last`` (it ends the message); PONG: ``bytes`` (the payload); ERROR: ``str`` (the message);
     CLOSE: ``str`` (the server's close reason); OPEN, RECONNECTING: ``""``.
 
     ``code``: OPEN: HTTP status; ERROR: WS_E_* code; CLOSE: the close code
@@ -66,10 +71,15 @@ class Event:
     time_us: int = 0
     #: The library's WS_EV_* number (differs from ``type`` only for UNKNOWN).
     raw_type: int = 0
+    #: MESSAGE_PART: the piece's offset in its message, in bytes.
+    offset: int = 0
+    #: MESSAGE_PART: True when the piece ends its message.
+    last: bool = False
 
     @property
     def is_text(self) -> bool:
-        return self.type == EventType.MESSAGE and self.msg_type == _lib.WS_TEXT
+        """MESSAGE, MESSAGE_PART: the message is text."""
+        return self.type in (EventType.MESSAGE, EventType.MESSAGE_PART) and self.msg_type == _lib.WS_TEXT
 
     @property
     def rtt(self) -> Optional[float]:
@@ -98,8 +108,11 @@ def _convert(raw: _lib.WsEvent) -> Event:
     payload = ctypes.string_at(raw.data, raw.len) if raw.len and raw.data else b""
     kind = _enum(EventType, raw.type, EventType.UNKNOWN)
     data: Union[str, bytes]
-    if kind == EventType.MESSAGE:
+    offset, last = 0, False
+    if kind in (EventType.MESSAGE, EventType.MESSAGE_PART):
         data = payload.decode("utf-8", "surrogateescape") if raw.msg_type == _lib.WS_TEXT else payload
+        if kind == EventType.MESSAGE_PART:
+            offset, last = raw.rtt_us, raw.code == 1
     elif kind in (EventType.PONG, EventType.UNKNOWN):
         data = payload
     else:
@@ -117,6 +130,8 @@ def _convert(raw: _lib.WsEvent) -> Event:
         delay_ms=raw.delay_ms,
         time_us=raw.time_us,
         raw_type=raw.type,
+        offset=offset,
+        last=last,
     )
 
 
@@ -191,7 +206,8 @@ def _trampoline_for(fn: Callable[[Event], None]) -> Any:
 
 class EventQueue:
     """An event queue: sockets opened with ``queue=q`` (or ``q.open(url)``)
-    deliver OPEN, MESSAGE, PONG, ERROR, CLOSE and RECONNECTING events into it,
+    deliver OPEN, MESSAGE (MESSAGE_PART with ``stream_receive=True``), PONG,
+    ERROR, CLOSE and RECONNECTING events into it,
     in order per socket; a consumer takes them with :meth:`next_event` (or
     iteration), or :meth:`set_callback` has the library's callback thread
     deliver them.

@@ -27,6 +27,7 @@ from ctypes import (
     c_int,
     c_int64,
     c_size_t,
+    c_uint64,
     c_void_p,
 )
 from pathlib import Path
@@ -42,6 +43,7 @@ WS_TIMEOUT = -2
 WS_TEXT = 1
 WS_BINARY = 2
 WS_MORE = 256
+WS_CONT = 512
 WS_MAX_CLOSE_REASON = 123
 
 WS_EV_OPEN = 1
@@ -50,6 +52,7 @@ WS_EV_PONG = 3
 WS_EV_ERROR = 4
 WS_EV_CLOSE = 5
 WS_EV_RECONNECTING = 6
+WS_EV_MESSAGE_PART = 7
 
 WS_STATE_CONNECTING = 1
 WS_STATE_OPEN = 2
@@ -88,6 +91,7 @@ WS_E_CONNECTION_LOST = 22
 WS_E_PENDING = 23
 WS_E_HEALTH_CHECK = 24
 WS_E_NOT_OPEN = 25
+WS_E_MESSAGE_UNFINISHED = 31
 
 # Timeouts are C ints in milliseconds.
 INT_MAX = 2**31 - 1
@@ -133,6 +137,18 @@ class WsEvent(Structure):
         ("rtt_us", c_int64),
         ("delay_ms", c_int64),
         ("time_us", c_int64),
+    ]
+
+
+class WsPart(Structure):
+    """struct ws_part (ws_read_part): the type, the end flag, the offset in
+    the message and the length of one piece."""
+
+    _fields_ = [
+        ("type", c_int),
+        ("last", c_int),
+        ("offset", c_uint64),
+        ("len", c_size_t),
     ]
 
 
@@ -233,6 +249,9 @@ _OPTIONAL = {
     # "Name: value\r\n" headers of a refused upgrade (0 / "" otherwise)
     "ws_last_http_status": (c_int, []),
     "ws_last_response_headers": (c_char_p, []),
+    # messages in pieces (send_stream, recv_stream)
+    "ws_write_part": (c_int, [c_int, c_char_p, c_size_t, c_int]),
+    "ws_read_part": (c_int, [c_int, c_void_p, c_size_t, POINTER(WsPart), c_int]),
 }
 for _name, (_res, _args) in _OPTIONAL.items():
     if hasattr(lib, _name):

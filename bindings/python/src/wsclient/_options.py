@@ -98,6 +98,7 @@ def build_options(
     send_buffer_limit: Optional[int] = None,
     tcp_nodelay: Optional[bool] = None,
     busy_poll: Optional[Seconds] = None,
+    stream_receive: Optional[bool] = None,
     auto_reconnect: Any = None,
     queue: Optional[int] = None,
     ignore_ssl_errors: Any = None,
@@ -107,6 +108,7 @@ def build_options(
     ca_certificates_only: Optional[bool] = None,
     pinned_sha256: Any = None,
     tls_min_version: Optional[str] = None,
+    proxy: Any = None,
     options: Optional[Mapping[str, Any]] = None,
 ) -> Optional[str]:
     """The options JSON text, or None for the library's defaults.
@@ -141,6 +143,8 @@ def build_options(
         o["tcpNoDelay"] = bool(tcp_nodelay)
     if busy_poll is not None:
         o["busyPoll"] = _us("busy_poll", busy_poll)
+    if stream_receive is not None:
+        o["streamReceive"] = bool(stream_receive)
     if auto_reconnect is not None:
         o["autoReconnect"] = _reconnect(auto_reconnect)
     if queue is not None:
@@ -155,6 +159,7 @@ def build_options(
         ("caCertificatesOnly", ca_certificates_only),
         ("pinnedSha256", pinned_sha256),
         ("tlsMinVersion", tls_min_version),
+        ("proxy", proxy),
     ):
         if value is not None:
             o[key] = list(value) if isinstance(value, tuple) else value

@@ -188,7 +188,13 @@ class WebSocket:
     - ``headers``: mapping (or pairs) of extra upgrade request headers.
     - ``timeout``: limit for the whole connection attempt (default: none).
     - ``subprotocols``: protocols offered; see :attr:`subprotocol`.
-    - ``max_message_size``: largest message accepted, in bytes (64 MiB).
+    - ``max_message_size``: largest message accepted, in bytes (64 MiB);
+      with ``stream_receive`` it bounds the whole streamed message and 0
+      means no limit.
+    - ``stream_receive``: True: messages are never held whole; they are
+      read only in pieces with :meth:`recv_stream` (or arrive as
+      MESSAGE_PART events with a ``queue``), so a message of any size is
+      received in bounded memory; :meth:`recv` raises InvalidArgument.
     - ``ping_interval``: keepalive ping after this much silence (30 s; 0: off).
     - ``pong_timeout``: fail when nothing arrives this long after it (10 s).
     - ``send_timeout``: limit for one send/flush (default: none).
@@ -211,6 +217,9 @@ class WebSocket:
       ``ca_certificates_only``, ``pinned_sha256`` (hex digest or list),
       ``tls_min_version`` ("1.2" or "1.3"): passed through as the library's
       "ignoreSslErrors", "sslConfig", ... (see ws_open in wsclient.h).
+    - ``proxy``: "http://[user:pass@]host:port", "https://...", "socks5://..."
+      or "socks5h://..."; "" or False for a direct connection; None (default):
+      the environment (https_proxy, all_proxy, no_proxy, ... as curl reads it).
     - ``options``: a dict passed to the library as given (C names,
       milliseconds), merged last: anything not listed above, so no library
       option is ever out of reach.
@@ -238,6 +247,7 @@ class WebSocket:
         send_buffer_limit: Optional[int] = None,
         tcp_nodelay: Optional[bool] = None,
         busy_poll: Optional[Seconds] = None,
+        stream_receive: Optional[bool] = None,
         auto_reconnect: Any = None,
         queue: "Optional[EventQueue]" = None,
         ignore_ssl_errors: Any = None,
@@ -247,6 +257,7 @@ class WebSocket:
         ca_certificates_only: Optional[bool] = None,
         pinned_sha256: Any = None,
         tls_min_version: Optional[str] = None,
+        proxy: Union[str, bool, None] = None,
         options: Optional[Mapping[str, Any]] = None,
     ) -> None:
         opts = build_options(
@@ -261,6 +272,7 @@ class WebSocket:
             send_buffer_limit=send_buffer_limit,
             tcp_nodelay=tcp_nodelay,
             busy_poll=busy_poll,
+            stream_receive=stream_receive,
             auto_reconnect=auto_reconnect,
             queue=None if queue is None else queue.number,
             ignore_ssl_errors=ignore_ssl_errors,
@@ -270,6 +282,7 @@ class WebSocket:
             ca_certificates_only=ca_certificates_only,
             pinned_sha256=pinned_sha256,
             tls_min_version=tls_min_version,
+            proxy=proxy,
             options=options,
         )
         self._setup(url, queue)
@@ -314,6 +327,11 @@ class WebSocket:
         # already released reports ConnectionClosed, not BadSocket.
         self._closing = False
         self._final_close: Tuple[Optional[int], str] = (None, "")
+        # One send_stream() message at a time: the library continues the
+        # unfinished message with any thread's pieces.
+        self._stream_lock = threading.Lock()
+        # recv_stream(): UTF-8 state of the text message being read in pieces
+        self._text_decoder: Any = None
 
     # --- identity -----------------------------------------------------------
 
@@ -384,6 +402,79 @@ class WebSocket:
         self.flush(timeout)
         return n
 
+    def send_stream(self, chunks: Iterable[Union[Message, bytearray, memoryview]], text: bool = False) -> None:
+        """Send one message in pieces (``ws_write_part``), one WebSocket
+        frame per chunk of ``chunks`` (any iterable, e.g. a generator that
+        reads a file), so a message of any size is sent without holding it
+        in memory. ``text=False``: a binary message of bytes-like chunks;
+        ``text=True``: a text message of ``str`` chunks (or bytes-like
+        chunks of UTF-8, where a code point may be split between chunks).
+        Chunks may be empty. Each chunk is sent once the next one is known
+        (or the iterable has ended), so that the last chunk's frame ends the
+        message; an empty iterable sends an empty message. Returns when the
+        last piece is handed to the kernel.
+
+        Control frames go between the pieces (pongs, :meth:`ping`, the close
+        frame of :meth:`close` from another thread). ``send_timeout`` and
+        ``send_buffer_limit`` hold per piece as for :meth:`send`. While the
+        message is unfinished, :meth:`send` on another thread raises
+        :class:`MessageUnfinished`; another ``send_stream()`` waits for this
+        one to finish.
+
+        Errors before the first piece was sent (a wrong chunk type, an
+        exception raised by the iterable, a closed connection) leave the
+        connection as it was. A message that cannot be finished, because
+        the iterable raised, a chunk was of the wrong type or invalid UTF-8,
+        or a piece failed or timed out (:class:`WebSocketTimeout`), cannot be
+        taken back from the server: the connection is then closed with code
+        1011 (as Python ``websockets`` does) and the exception propagates.
+        """
+        write_part = _part_function("ws_write_part", "send_stream")
+        kind = _lib.WS_TEXT if text else _lib.WS_BINARY
+        with self._stream_lock:
+            sock = self._s()
+            it = iter(chunks)
+            try:
+                data: Optional[bytes] = _piece_bytes(next(it), text)
+            except StopIteration:
+                data = None
+            if data is None:  # no chunks: an empty message
+                rc = write_part(sock, b"", 0, kind)
+                if rc != _lib.WS_OK:
+                    self._fail(rc)
+                return
+            started = finished = False
+            try:
+                while True:
+                    try:
+                        upcoming: Any = next(it)
+                        more = True
+                    except StopIteration:
+                        more = False
+                    flags = (0 if started else kind) | (_lib.WS_CONT if more else 0)
+                    rc = write_part(sock, data, len(data), flags)
+                    if rc == _lib.WS_OK or (rc == _lib.WS_TIMEOUT and lib.ws_last_error_code() == _lib.WS_E_PENDING):
+                        # the piece is taken (sent, or queued to be sent)
+                        started = True
+                        finished = not more
+                    if rc != _lib.WS_OK:
+                        self._fail(rc)
+                    if not more:
+                        return
+                    data = _piece_bytes(upcoming, text)
+            except BaseException:
+                if started and not finished:
+                    self._abandon_message()
+                raise
+
+    def _abandon_message(self) -> None:
+        """A send_stream() message that cannot be finished: the server would
+        wait for its end forever, so the connection is closed (1011)."""
+        try:
+            self.close(1011, "message abandoned by the sender")
+        except Exception:  # noqa: BLE001 - the original exception matters
+            pass
+
     def flush(self, timeout: Optional[float] = None) -> None:
         """Send everything queued by ``send(..., more=True)`` (``ws_flush``).
         ``timeout`` in seconds; None waits as long as needed, 0 sends only
@@ -448,19 +539,66 @@ class WebSocket:
                 continue
             break
         if rc == _lib.WS_CLOSED:
-            code, reason = self._close_readback()
-            if code is None and (self._closing or self._closed):
-                # close() on another thread released the number meanwhile
-                raise ConnectionClosed(_lib.WS_E_CLOSED, f"socket {self._sock} was closed by close()",
-                                       *self._final_close)
-            raise ConnectionClosed(
-                _lib.WS_E_CLOSED,
-                f"the connection is closed (close code {code}{', ' + repr(reason) if reason else ''})",
-                code,
-                reason,
-            )
+            raise self._end_of_connection()
         self._fail(rc)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _end_of_connection(self) -> ConnectionClosed:
+        """The exception for a read that returned WS_CLOSED."""
+        code, reason = self._close_readback()
+        if code is None and (self._closing or self._closed):
+            # close() on another thread released the number meanwhile
+            return ConnectionClosed(_lib.WS_E_CLOSED, f"socket {self._sock} was closed by close()",
+                                    *self._final_close)
+        return ConnectionClosed(
+            _lib.WS_E_CLOSED,
+            f"the connection is closed (close code {code}{', ' + repr(reason) if reason else ''})",
+            code,
+            reason,
+        )
+
+    def recv_stream(self, timeout: Optional[float] = None, *, piece_size: int = 65536) -> "MessageStream":
+        """Receive the next message in pieces (``ws_read_part``): returns a
+        :class:`MessageStream`, an iterator over the pieces of the message
+        as they arrive, ``str`` for a text message (each piece valid UTF-8
+        on its own: a code point split by the network waits for its rest)
+        or ``bytes`` for a binary one, each at most ``piece_size`` bytes
+        (at least 4). Its attributes tell the message's type (``text``),
+        the offset of the piece last yielded (``offset``) and whether that
+        piece ended the message (``last``)::
+
+            stream = ws.recv_stream(timeout=5)
+            for piece in stream:
+                out.write(piece)     # stream.offset, stream.last
+
+        The first piece is waited for here (within ``timeout``, as
+        :meth:`recv`: :class:`WebSocketTimeout`, or
+        :class:`ConnectionClosed` when the connection is over), so ``text``
+        is known at once; each later piece is waited for by the iteration,
+        ``timeout`` again per piece. A timeout there loses nothing: iterate
+        again to go on. A message of any size can be read this way in
+        memory bounded by ``piece_size`` on a socket opened with
+        ``stream_receive=True`` (on other sockets the library has received
+        the message whole and hands it out in pieces).
+
+        While a message is half read, :meth:`recv` raises
+        :class:`MessageUnfinished`; a new ``recv_stream()`` goes on with the
+        rest of it (its first ``offset`` is then not 0). A connection that
+        ends in the middle of a message raises its exception from the
+        iteration (:class:`ConnectionClosed` or :class:`ConnectionLost`).
+        One thread should read a message: pieces go to whichever reader
+        asks first.
+        """
+        read_part = _part_function("ws_read_part", "recv_stream")
+        if isinstance(piece_size, bool) or not isinstance(piece_size, int):
+            raise TypeError(f"piece_size must be an int, not {type(piece_size).__name__}")
+        if not 4 <= piece_size <= 1 << 30:
+            # a text piece ends on a code point boundary: under 4 bytes a
+            # piece could never hold the next code point
+            raise InvalidArgument(_lib.WS_E_INVALID_ARGUMENT,
+                                  f"piece_size must be 4..{1 << 30} bytes, not {piece_size}")
+        ms = _lib.timeout_ms(timeout)
+        return MessageStream(self, read_part, ms, piece_size)
 
     def __iter__(self) -> Iterator[Message]:
         """Iterate over received messages until the connection is closed
@@ -655,6 +793,109 @@ class WebSocket:
         return self._close_readback()[1]
 
 
+def _part_function(name: str, method: str) -> Any:
+    if not _lib.has(name):
+        raise WebSocketError(
+            _lib.WS_E_INTERNAL,
+            f"{method}() needs {name}() in the C library, and {_lib.library_path} does not export it "
+            f"(library version {lib.ws_version().decode('ascii', 'replace')})",
+        )
+    return getattr(lib, name)
+
+
+def _utf8_decoder() -> Any:
+    import codecs
+
+    return codecs.getincrementaldecoder("utf-8")()
+
+
+def _piece_bytes(chunk: Any, text: bool) -> bytes:
+    """One send_stream() chunk as the bytes of a piece."""
+    if isinstance(chunk, str):
+        if not text:
+            raise TypeError("send_stream(text=False) sends a binary message: chunks must be bytes-like, not str "
+                            "(pass text=True for a text message)")
+        return chunk.encode("utf-8", "surrogatepass")
+    if isinstance(chunk, (bytes, bytearray, memoryview)):
+        return _to_bytes(chunk, "chunk")
+    raise TypeError(f"send_stream() chunks must be {'str or ' if text else ''}bytes-like, not {type(chunk).__name__}")
+
+
+class MessageStream:
+    """The pieces of one received message (:meth:`WebSocket.recv_stream`):
+    iterating yields ``str`` (text) or ``bytes`` (binary) pieces until the
+    one that ends the message.
+
+    Attributes: ``text`` (bool): the message's type; ``offset``: where the
+    piece last yielded starts in the message, in bytes (UTF-8 bytes for
+    text); ``last``: whether that piece ended the message (the iteration
+    is then over); ``received``: bytes of the message up to the end of the
+    piece last yielded (``offset + len`` of it in bytes).
+    """
+
+    def __init__(self, ws: WebSocket, read_part: Any, timeout_ms: int, piece_size: int) -> None:
+        self._ws = ws
+        self._read = read_part
+        self._ms = timeout_ms
+        self._buf = ctypes.create_string_buffer(piece_size)
+        self._cap = piece_size
+        self.offset = 0
+        self.received = 0
+        self.last = False
+        # the first piece, read now: the type is known at once, and a
+        # timeout or the end of the connection is raised by recv_stream()
+        self._first: Optional[Tuple[Message, int, int, bool, bool]] = self._next_piece()
+        self.text: bool = self._first[4]
+
+    def _next_piece(self) -> Tuple[Message, int, int, bool, bool]:
+        """(data, offset, length in bytes, last, text) of the next piece."""
+        part = _lib.WsPart()
+        rc = self._read(self._ws._s(), ctypes.addressof(self._buf), self._cap, ctypes.byref(part), self._ms)
+        if rc == _lib.WS_CLOSED:
+            raise self._ws._end_of_connection()
+        if rc != _lib.WS_OK:
+            self._ws._fail(rc)
+        raw = ctypes.string_at(self._buf, part.len) if part.len else b""
+        last = bool(part.last)
+        is_text = part.type == _lib.WS_TEXT
+        data: Message
+        if is_text:
+            # The library's text pieces are whole code points each; should
+            # one end inside a code point (a message the library had read
+            # ahead whole, cut at `cap`), its tail waits for the next piece
+            # in the socket's decoder instead of failing the decode. The
+            # decoder lives on the socket, so a new recv_stream() that goes
+            # on with a half-read message continues it too.
+            dec = self._ws._text_decoder
+            if dec is None or part.offset == 0:
+                dec = self._ws._text_decoder = _utf8_decoder()
+            data = dec.decode(raw, last)
+            if last:
+                self._ws._text_decoder = None
+        else:
+            data = raw
+        return data, int(part.offset), part.len, last, is_text
+
+    def __iter__(self) -> "MessageStream":
+        return self
+
+    def __next__(self) -> Message:
+        if self.last:
+            raise StopIteration
+        if self._first is not None:
+            piece, self._first = self._first, None
+        else:
+            piece = self._next_piece()
+        data, offset, n, last, _ = piece
+        self.offset, self.received, self.last = offset, offset + n, last
+        return data
+
+    def __repr__(self) -> str:
+        kind = "text" if self.text else "binary"
+        done = " done" if self.last else ""
+        return f"<wsclient.MessageStream {kind} socket={self._ws._sock} received={self.received}{done}>"
+
+
 def raise_last_code(rc: int, code: int, msg: str) -> None:
     from ._errors import WebSocketTimeout
 
@@ -760,4 +1001,4 @@ def connect(url: str, **kwargs: Any) -> WebSocket:
     return WebSocket(url, **kwargs)
 
 
-__all__ = ["WebSocket", "connect", "State", "ClosedBy", "Info", "BadSocket", "Message"]
+__all__ = ["WebSocket", "connect", "State", "ClosedBy", "Info", "BadSocket", "Message", "MessageStream"]
