@@ -42,7 +42,7 @@ endif()
 set(ENV{RUSTFLAGS} "${_rustflags}")
 
 set(_cmd "${CARGO}" build --manifest-path "${MANIFEST}" --profile "${PROFILE}"
-         --lib --bin wsclient-echo-server --bin wsclient-scale-server ${_flags})
+         --lib --bin wsclient-echo-server --bin wsclient-scale-server --bin wsclient-deflate-echo-server ${_flags})
 string(REPLACE ";" " " _shown "${_cmd}")
 message(STATUS "RUSTFLAGS='${_rustflags}' CARGO_TARGET_DIR=${TARGET_DIR} ${_shown}")
 

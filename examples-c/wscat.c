@@ -75,6 +75,8 @@ struct config {
     /* liveness */
     /* proxy: NULL = the environment (curl's rules); "" = direct */
     const char *proxy;
+    /* --compress: the "compression" option's value (JSON), NULL: off */
+    const char *compress;
     long ping_interval_ms; /* -1: library default */
     long pong_timeout_ms;
     int reconnect;
@@ -131,6 +133,8 @@ static void usage(FILE *to)
           "      --ping-interval MS      keepalive ping after MS of silence (0: off)\n"
           "      --pong-timeout MS       give up MS after an unanswered keepalive ping\n"
           "      --reconnect             reconnect automatically (exponential backoff)\n"
+          "      --compress[=JSON]       offer permessage-deflate (RFC 7692); JSON: the\n"
+          "                              \"compression\" option, e.g. '{\"clientMaxWindowBits\":10}'\n"
           "      --proxy URL             connect through a proxy: http://[user:pass@]host:port,\n"
           "                              https://..., socks5://... or socks5h://...; '' for\n"
           "                              a direct connection (default: https_proxy, all_proxy,\n"
@@ -190,7 +194,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 {
     enum {
         OPT_INSECURE = 256, OPT_IGNORE, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_KEY_PASSWORD,
-        OPT_PIN, OPT_PING_INTERVAL, OPT_PONG_TIMEOUT, OPT_RECONNECT, OPT_SLASH, OPT_PROXY,
+        OPT_PIN, OPT_PING_INTERVAL, OPT_PONG_TIMEOUT, OPT_RECONNECT, OPT_SLASH, OPT_PROXY, OPT_COMPRESS,
     };
     static const struct option long_options[] = {
         {"connect", required_argument, NULL, 'c'},
@@ -222,6 +226,7 @@ static int parse_args(int argc, char **argv, struct config *cfg)
         {"pong-timeout", required_argument, NULL, OPT_PONG_TIMEOUT},
         {"reconnect", no_argument, NULL, OPT_RECONNECT},
         {"proxy", required_argument, NULL, OPT_PROXY},
+        {"compress", optional_argument, NULL, OPT_COMPRESS},
         {NULL, 0, NULL, 0},
     };
     static char origin_header[1024];
@@ -316,6 +321,9 @@ static int parse_args(int argc, char **argv, struct config *cfg)
             break;
         case OPT_PROXY:
             cfg->proxy = optarg;
+            break;
+        case OPT_COMPRESS:
+            cfg->compress = optarg && optarg[0] ? optarg : "true";
             break;
         case OPT_PING_INTERVAL:
             if (parse_long(optarg, 0, 2147483647L, &cfg->ping_interval_ms) != 0) {
@@ -527,6 +535,10 @@ static char *build_options(const struct config *cfg, int queue)
     if (cfg->proxy) {
         put_key(&b, &sep, "proxy");
         put_json_string(&b, cfg->proxy, strlen(cfg->proxy));
+    }
+    if (cfg->compress) { /* JSON as given: ws_open checks it */
+        put_key(&b, &sep, "compression");
+        puts_(&b, cfg->compress);
     }
     if (cfg->ping_interval_ms >= 0) {
         put_key(&b, &sep, "pingInterval");
@@ -934,6 +946,16 @@ int main(int argc, char **argv)
         int http = ws_http_status(g_socket);
         status("connected to %s (HTTP %d%s%s%s)", url, http,
                proto[0] ? ", subprotocol \"" : "", proto, proto[0] ? "\"" : "");
+        ws_info zi;
+        if (g_cfg->compress && ws_get_info(g_socket, &zi, sizeof zi) == WS_OK) {
+            if (zi.compression)
+                status("permessage-deflate: client_max_window_bits=%d server_max_window_bits=%d%s%s",
+                       zi.client_max_window_bits, zi.server_max_window_bits,
+                       zi.client_no_context_takeover ? " client_no_context_takeover" : "",
+                       zi.server_no_context_takeover ? " server_no_context_takeover" : "");
+            else
+                status("permessage-deflate: declined by the server");
+        }
     }
 
     pthread_t thread;
