@@ -6,6 +6,13 @@
  *                  --count N --size S [--window 64]
  *   wsclient-bench --options JSON ...  (first: ws_open options, no spaces,
  *                  e.g. --options {"busyPoll":50} for busy polling)
+ *   wsclient-bench --compress[=JSON] [--payload FILE] ...  (before the
+ *                  contract's flags, after --options: offer permessage-deflate,
+ *                  JSON the "compression" option, default true; --payload:
+ *                  the message body is FILE's first S bytes, repeated as
+ *                  needed, instead of the contract's a..z, e.g. the JSON tag
+ *                  updates of benches/deflate_payload.py; the stamp and the
+ *                  echo checks are the same)
  *
  * rtt / bulk: ws_write one message, ws_read its echo (lent buffer, no copy).
  * pipeline:   queue messages with WS_MORE until 64 are in flight, put them on
@@ -24,6 +31,22 @@
 static struct bench_args A;
 static unsigned char *base, *txbuf;
 static const char *options; /* --options JSON, NULL: the defaults */
+static char *options_z;     /* options with "compression" (--compress) */
+static const char *payload_file; /* --payload FILE */
+
+/* --payload: FILE's bytes repeated to fill `size` (bench_base_payload's
+ * a..z otherwise). */
+static unsigned char *file_payload(const char *path, size_t size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) bench_die("--payload: cannot open the file");
+    unsigned char *b = (unsigned char *)malloc(size ? size : 1);
+    if (!b) bench_die("oom");
+    size_t n = fread(b, 1, size, f);
+    fclose(f);
+    if (size && n == 0) bench_die("--payload: empty file");
+    for (size_t j = n; j < size; j++) b[j] = b[j % n];
+    return b;
+}
 
 static void fail(const char *what) {
     fprintf(stderr, "error: %s: %s (%s)\n", what, ws_last_error(), ws_error_name(ws_last_error_code()));
@@ -65,8 +88,31 @@ int main(int argc, char **argv) {
         argv += 2;
         argc -= 2;
     }
+    if (argc > 1 && !strncmp(argv[1], "--compress", 10) && (argv[1][10] == 0 || argv[1][10] == '=')) {
+        const char *z = argv[1][10] == '=' ? argv[1] + 11 : "true";
+        /* options without their closing brace, then the compression key */
+        const char *o = options ? options : "{}";
+        size_t ol = strlen(o);
+        while (ol > 0 && o[ol - 1] != '}') ol--;
+        if (ol == 0) bench_die("--options is not a JSON object");
+        size_t cap = ol + strlen(z) + 32;
+        options_z = (char *)malloc(cap);
+        if (!options_z) bench_die("oom");
+        int empty = strspn(o + 1, " \t") + 2 == ol;
+        snprintf(options_z, cap, "%.*s%s\"compression\":%s}", (int)(ol - 1), o, empty ? "" : ",", z);
+        options = options_z;
+        argv[1] = argv[0];
+        argv += 1;
+        argc -= 1;
+    }
+    if (argc > 2 && !strcmp(argv[1], "--payload")) {
+        payload_file = argv[2];
+        argv[2] = argv[0];
+        argv += 2;
+        argc -= 2;
+    }
     bench_parse_args(argc, argv, &A);
-    base = bench_base_payload(A.size);
+    base = payload_file ? file_payload(payload_file, A.size) : bench_base_payload(A.size);
     txbuf = (unsigned char *)malloc(A.size ? A.size : 1);
     if (!txbuf) bench_die("oom");
     uint64_t *lat = NULL;
@@ -110,11 +156,19 @@ int main(int argc, char **argv) {
             }
         }
         t1 = bench_now_ns();
+        ws_info zi;
+        if (options_z && ws_get_info(s, &zi, sizeof zi) == WS_OK) /* --compress: the ratio on stderr */
+            fprintf(stderr, "compression: %s, %lld bytes sent as %lld (ratio %.2f), %lld received as %lld\n",
+                    zi.compression ? "permessage-deflate" : "declined", (long long)zi.bytes_sent,
+                    (long long)zi.wire_bytes_sent,
+                    zi.wire_bytes_sent ? (double)zi.bytes_sent / (double)zi.wire_bytes_sent : 0.0,
+                    (long long)zi.bytes_received, (long long)zi.wire_bytes_received);
         if (ws_close(s, 1000, NULL) != WS_OK) fail("ws_close");
     }
     bench_report("wsclient", &A, t1 - t0, lat, lat ? A.count : 0);
     free(lat);
     free(txbuf);
     free(base);
+    free(options_z);
     return 0;
 }
