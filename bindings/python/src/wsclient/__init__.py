@@ -43,7 +43,7 @@ from ._errors import (
 )
 from ._events import Event, EventQueue, EventType
 from ._lib import error_name, lib as _clib, library_path
-from ._websocket import ClosedBy, Info, Message, MessageStream, State, WebSocket, close_open_sockets, connect
+from ._websocket import ClosedBy, Compression, Info, Message, MessageStream, State, WebSocket, close_open_sockets, connect
 
 __version__ = "0.1.0"
 
@@ -74,6 +74,7 @@ __all__ = [
     "State",
     "ClosedBy",
     "Info",
+    "Compression",
     "Message",
     "MessageStream",
     "WebSocketError",

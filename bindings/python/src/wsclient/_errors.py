@@ -8,7 +8,7 @@
     |-- HandshakeError                     WS_E_UPGRADE_REJECTED, WS_E_BAD_ACCEPT,
     |                                      WS_E_HANDSHAKE (status, reason, headers)
     |-- ProtocolError                      WS_E_PROTOCOL, WS_E_INVALID_UTF8,
-    |                                      WS_E_MESSAGE_TOO_BIG
+    |                                      WS_E_MESSAGE_TOO_BIG, WS_E_COMPRESSION
     |-- ConnectionClosed                   WS_E_CLOSED, and recv() after the
     |   |                                  server's close frame (close_code, close_reason)
     |   `-- ConnectionLost                 WS_E_CONNECTION_LOST, WS_E_IO, WS_E_HEALTH_CHECK
@@ -181,6 +181,7 @@ _BY_CODE: Dict[int, Type[WebSocketError]] = {
     _lib.WS_E_PROTOCOL: ProtocolError,
     _lib.WS_E_INVALID_UTF8: ProtocolError,
     _lib.WS_E_MESSAGE_TOO_BIG: ProtocolError,
+    _lib.WS_E_COMPRESSION: ProtocolError,
     _lib.WS_E_CLOSED: ConnectionClosed,
     _lib.WS_E_CONNECTION_LOST: ConnectionLost,
     _lib.WS_E_IO: ConnectionLost,

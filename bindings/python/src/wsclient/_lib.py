@@ -92,6 +92,7 @@ WS_E_PENDING = 23
 WS_E_HEALTH_CHECK = 24
 WS_E_NOT_OPEN = 25
 WS_E_MESSAGE_UNFINISHED = 31
+WS_E_COMPRESSION = 32
 
 # Timeouts are C ints in milliseconds.
 INT_MAX = 2**31 - 1
@@ -117,6 +118,14 @@ class WsInfo(Structure):
         ("messages_received", c_int64),
         ("bytes_sent", c_int64),
         ("bytes_received", c_int64),
+        # permessage-deflate ("compression")
+        ("wire_bytes_sent", c_int64),
+        ("wire_bytes_received", c_int64),
+        ("compression", c_int),
+        ("client_max_window_bits", c_int),
+        ("server_max_window_bits", c_int),
+        ("client_no_context_takeover", c_int),
+        ("server_no_context_takeover", c_int),
     ]
 
 

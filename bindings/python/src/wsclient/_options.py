@@ -21,6 +21,13 @@ from ._errors import InvalidArgument
 Seconds = Union[int, float, datetime.timedelta]
 
 _RECONNECT_KEYS = {"initial_delay": "initialDelay", "max_delay": "maxDelay", "max_attempts": "maxAttempts"}
+_COMPRESSION_KEYS = {
+    "client_max_window_bits": "clientMaxWindowBits",
+    "server_max_window_bits": "serverMaxWindowBits",
+    "client_no_context_takeover": "clientNoContextTakeover",
+    "server_no_context_takeover": "serverNoContextTakeover",
+    "mem_level": "memLevel",
+}
 
 
 def _secs(name: str, value: Seconds) -> float:
@@ -100,6 +107,7 @@ def build_options(
     busy_poll: Optional[Seconds] = None,
     stream_receive: Optional[bool] = None,
     auto_reconnect: Any = None,
+    compression: Any = None,
     queue: Optional[int] = None,
     ignore_ssl_errors: Any = None,
     ssl_config: Optional[Mapping[str, Any]] = None,
@@ -147,6 +155,14 @@ def build_options(
         o["streamReceive"] = bool(stream_receive)
     if auto_reconnect is not None:
         o["autoReconnect"] = _reconnect(auto_reconnect)
+    if compression is not None:
+        # True / False, or a dict in either spelling (client_max_window_bits
+        # or clientMaxWindowBits); the library checks the values
+        o["compression"] = (
+            {_COMPRESSION_KEYS.get(str(k), str(k)): v for k, v in compression.items()}
+            if isinstance(compression, Mapping)
+            else compression
+        )
     if queue is not None:
         o["queue"] = int(queue)
     # TLS (wss://), passed as the library spells them; see ws_open in

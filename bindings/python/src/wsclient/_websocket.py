@@ -64,6 +64,16 @@ class ClosedBy(enum.IntEnum):
 
 
 @dataclass(frozen=True)
+class Compression:
+    """permessage-deflate as agreed with the server (``compression=``)."""
+
+    client_max_window_bits: int
+    server_max_window_bits: int
+    client_no_context_takeover: bool
+    server_no_context_takeover: bool
+
+
+@dataclass(frozen=True)
 class Info:
     """ws_get_info(): state, close details and statistics of a socket."""
 
@@ -84,6 +94,11 @@ class Info:
     messages_received: int
     bytes_sent: int
     bytes_received: int
+    #: Payload bytes on the wire, after compression (equal to bytes_* without).
+    wire_bytes_sent: int = 0
+    wire_bytes_received: int = 0
+    #: The agreed permessage-deflate parameters, None when not in effect.
+    compression: Optional["Compression"] = None
 
     @property
     def last_rtt(self) -> Optional[float]:
@@ -249,6 +264,7 @@ class WebSocket:
         busy_poll: Optional[Seconds] = None,
         stream_receive: Optional[bool] = None,
         auto_reconnect: Any = None,
+        compression: Any = None,
         queue: "Optional[EventQueue]" = None,
         ignore_ssl_errors: Any = None,
         ssl_config: Optional[Mapping[str, Any]] = None,
@@ -274,6 +290,7 @@ class WebSocket:
             busy_poll=busy_poll,
             stream_receive=stream_receive,
             auto_reconnect=auto_reconnect,
+            compression=compression,
             queue=None if queue is None else queue.number,
             ignore_ssl_errors=ignore_ssl_errors,
             ssl_config=ssl_config,
@@ -728,6 +745,16 @@ class WebSocket:
             messages_received=raw.messages_received,
             bytes_sent=raw.bytes_sent,
             bytes_received=raw.bytes_received,
+            wire_bytes_sent=raw.wire_bytes_sent,
+            wire_bytes_received=raw.wire_bytes_received,
+            compression=Compression(
+                raw.client_max_window_bits,
+                raw.server_max_window_bits,
+                bool(raw.client_no_context_takeover),
+                bool(raw.server_no_context_takeover),
+            )
+            if raw.compression
+            else None,
         )
 
     def _string(self, value: Optional[bytes]) -> Optional[str]:
