@@ -785,6 +785,29 @@ static int nm_close(lua_State *L) {
     return 0;
 }
 
+/* ws:compression(): the permessage-deflate parameters agreed with the server
+ * ({clientMaxWindowBits=, serverMaxWindowBits=, clientNoContextTakeover=,
+ * serverNoContextTakeover=}), or nil when the connection is not compressed
+ * (option "compression" not given, declined by the server, not connected). */
+static int nm_compression(lua_State *L) {
+    client *c = check_client(L, 1);
+    ws_info i;
+    if (c->sock <= 0 || !c->open || ws_get_info(c->sock, &i, sizeof i) != WS_OK || !i.compression) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, i.client_max_window_bits);
+    lua_setfield(L, -2, "clientMaxWindowBits");
+    lua_pushinteger(L, i.server_max_window_bits);
+    lua_setfield(L, -2, "serverMaxWindowBits");
+    lua_pushboolean(L, i.client_no_context_takeover);
+    lua_setfield(L, -2, "clientNoContextTakeover");
+    lua_pushboolean(L, i.server_no_context_takeover);
+    lua_setfield(L, -2, "serverNoContextTakeover");
+    return 1;
+}
+
 /* ---- Q-SYS dialect --------------------------------------------------------------- */
 
 static const char *const qs_handlers[] = {"Connected", "Data", "DataPart", "Error", "Closed", "Pong", NULL};
@@ -1573,7 +1596,8 @@ static int state_gc(lua_State *L) {
 
 static const luaL_Reg nm_methods[] = {
     {"config", nm_config}, {"connect", nm_connect}, {"on", nm_on}, {"send", nm_send}, {"send_part", nm_send_part},
-    {"close", nm_close}, {NULL, NULL}};
+    {"close", nm_close},
+    {"compression", nm_compression}, {NULL, NULL}};
 
 static const luaL_Reg qs_methods[] = {
     {"Connect", qs_connect}, {"Write", qs_write}, {"WritePart", qs_write_part}, {"Ping", qs_ping},

@@ -21,6 +21,10 @@ it accepts connections, and serves every connection in MODE until killed:
   headers           as record, and first print "HEADER <name> <value>" for
                     every request header (name lowercased, value in hex:
                     byte-exact)
+  deflate           print "OFFER <Sec-WebSocket-Extensions>", accept
+                    permessage-deflate (client_max_window_bits=10 when the
+                    client offered that parameter), echo every message
+                    compressed (Python's zlib), answer the close
 
 Every socket operation has a timeout; the process is killed by the driver.
 """
@@ -37,7 +41,7 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 IO_TIMEOUT = 30
 
 
-def read_request(conn, show=False):
+def read_request(conn, show=False, headers=None):
     buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = conn.recv(4096)
@@ -53,19 +57,21 @@ def read_request(conn, show=False):
         lines.append(f"HEADER {name} {value.hex()}")
         if name == "sec-websocket-key":
             key = value.decode("latin-1")
+        if headers is not None:
+            headers[name] = value.decode("latin-1")
     if show:
         out("\n".join(lines))
     return key
 
 
-def accept(conn, key, good=True):
+def accept(conn, key, good=True, extra=""):
     acc = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
     if not good:
         acc = "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
     conn.sendall(
         (
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Accept: {acc}\r\n\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Accept: {acc}\r\n{extra}\r\n"
         ).encode()
     )
 
@@ -112,7 +118,11 @@ def serve(conn, mode, args):
     if mode == "silent":
         time.sleep(IO_TIMEOUT)
         return
-    key = read_request(conn, show=mode == "headers")
+    headers = {}
+    key = read_request(conn, show=mode == "headers", headers=headers)
+    if mode == "deflate":
+        serve_deflate(conn, key, headers.get("sec-websocket-extensions", ""))
+        return
     if mode == "reject":
         status = args[0] if args else "403"
         conn.sendall(f"HTTP/1.1 {status} Rejected\r\nContent-Length: 0\r\n\r\n".encode())
@@ -149,6 +159,29 @@ def serve(conn, mode, args):
                 return
         return
     raise SystemExit(f"mock_server.py: unknown mode {mode}")
+
+
+def serve_deflate(conn, key, offer):
+    import zlib
+
+    out(f"OFFER {offer}")
+    answer = "permessage-deflate"
+    if "client_max_window_bits" in offer:
+        answer += "; client_max_window_bits=10"
+    accept(conn, key, extra=f"Sec-WebSocket-Extensions: {answer}\r\n")
+    inflate, deflate = zlib.decompressobj(wbits=-10), zlib.compressobj(wbits=-15)
+    while True:
+        b0 = conn.recv(1, socket.MSG_PEEK)[0]  # read_frame drops the RSV bits
+        op, data = read_frame(conn)
+        if op == 0x8:
+            conn.sendall(frame(0x8, data[:2]))
+            return
+        if b0 & 0x40:
+            data = inflate.decompress(data + b"\x00\x00\xff\xff")
+        z = (deflate.compress(data) + deflate.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        f = bytearray(frame(op, z))
+        f[0] |= 0x40
+        conn.sendall(bytes(f))
 
 
 def handle(conn, mode, args):

@@ -31,7 +31,7 @@ connect_timeout_nodemcu connect_timeout_qsys server_close_nodemcu
 server_close_qsys server_drop upgrade_rejected bad_accept health_check
 gc gc_teardown timers handler_error time_limit misuse plain_lua
 options error_objects nul far_timer hostile shutdown shutdown_plain
-qsys_plain luarocks depth_valgrind stream proxy"
+qsys_plain luarocks depth_valgrind stream proxy compression"
 
 if [ "${1:-}" = "--list" ]; then
     for t in $TESTS; do echo "$t"; done
@@ -194,6 +194,21 @@ no_err() {
 }
 
 # --- the tests ---------------------------------------------------------------------
+
+t_compression() { # "compression" through ws:config, ws:compression() after open
+    mock z deflate || return 1
+    host 0 -t 20 -D "URL=ws://127.0.0.1:$PORT_z/" "$HERE/compression.lua"
+    line 'agreed\t10\t15\tfalse\tfalse'
+    line 'echo\t1700\t1\ttrue'
+    line 'plain\tnil'
+    line 'closed\t0'
+    no_err
+    if ! grep -F -x -q "OFFER permessage-deflate; client_max_window_bits=12" "$OUT_z"; then
+        echo "FAIL: the server did not get the offer" >&2
+        cat "$OUT_z" >&2
+        FAILED=1
+    fi
+}
 
 t_nodemcu_echo() { # the NodeMCU seed example, unchanged but for the URL
     echo_url || return 1
