@@ -11,8 +11,10 @@
 #      Lua binding and lua_host scripts (lua_host tests with the module
 #      and host under ASan/UBSan)
 #   4. the Python binding's pytest suite
-#   5. interop with a Python `websockets` server
-#   6. Autobahn|Testsuite (must score FAILED=0)
+#   5. interop with a Python `websockets` server, and permessage-deflate
+#      interop (Python websockets, node ws, the deflate echo server)
+#   6. Autobahn|Testsuite (must score FAILED=0), also in pieces and with
+#      permessage-deflate (all 517 cases, NON-STRICT/UNIMPLEMENTED 0 too)
 #   7. the shared benchmark's self-test for our bench client
 # Set WSCLIENT_SKIP="autobahn bench" (space-separated step names) to skip steps.
 set -euo pipefail
@@ -21,7 +23,9 @@ ROOT=$PWD
 . scripts/lib.sh
 ensure_rust
 ensure_packages build-essential cmake pkg-config libssl-dev liblua5.4-dev lua5.4 luarocks valgrind python3-venv python3-pip \
-  bsdutils groff-base man-db
+  bsdutils groff-base man-db nodejs
+# npm for node `ws` in interop-deflate (NodeSource's nodejs ships its own npm)
+command -v npm >/dev/null 2>&1 || ensure_packages npm
 sh tests/nginx/ensure-nginx.sh >&2
 # squid, microsocks, iptables for tests/proxy.rs and ctest wscat_proxy (they skip, saying why, without)
 sh tests/proxy/ensure-proxies.sh >&2 || true
@@ -57,10 +61,16 @@ step cmake-ctest cmake_all
 step python env WSCLIENT_LIBRARY="$ROOT/$REL/libwsclient.so" WSCLIENT_ECHO_SERVER="$ROOT/$REL/wsclient-echo-server" \
   bash bindings/python/run-tests.sh
 step interop bash tests/interop/run.sh "$BUILD/wsclient-interop-client"
+# permessage-deflate against Python websockets, node ws and the project's
+# deflate echo server (1,000 messages per combination)
+step interop-deflate bash tests/interop/deflate_run.sh "$REL"
 step autobahn env WSCLIENT_SHARED_DIR="$SHARED" bash scripts/autobahn.sh "$BUILD/wsclient-autobahn"
 # the same cases with every message read and echoed in pieces (ws_read_part,
 # ws_write_part on a "streamReceive" socket): the score must be the same
 step autobahn-parts env AUTOBAHN_PARTS=1 WSCLIENT_SHARED_DIR="$SHARED" bash scripts/autobahn.sh "$BUILD/wsclient-autobahn"
+# all 517 cases with permessage-deflate offered: FAILED, NON-STRICT and
+# UNIMPLEMENTED must be 0
+step autobahn-deflate env AUTOBAHN_COMPRESSION=1 WSCLIENT_SHARED_DIR="$SHARED" bash scripts/autobahn.sh "$BUILD/wsclient-autobahn"
 step bench env BENCH_SKIP_SETUP=1 "$SHARED/bench/run.sh" --selftest --clients wsclient,wsclient-busypoll \
   --add-client "wsclient=$ROOT/$BUILD/wsclient-bench" --add-client "wsclient-busypoll=$ROOT/$BUILD/wsclient-bench --options {\"busyPoll\":50}"
 step streambench env WSCLIENT_STREAMBENCH_REL="$ROOT/$REL" bash benches/stream/run.sh --selftest  # streaming benchmark, small sizes
