@@ -381,6 +381,7 @@ impl Reader {
         self.buf.capacity() + self.msg.capacity()
     }
 
+    #[inline]
     fn append(&mut self, from_buf: usize) {
         let need = self.msg_len + from_buf;
         if self.msg.len() < need {
@@ -421,6 +422,7 @@ impl Reader {
         Ok(())
     }
 
+    #[inline]
     fn finish_frame(&mut self) -> Result<Option<Event>, ProtoError> {
         if !self.frame_fin {
             self.check_utf8(false)?;

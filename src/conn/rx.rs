@@ -200,6 +200,7 @@ impl Rx {
     }
 
     /// A socket with "streamReceive" is read in pieces only.
+    #[inline]
     pub fn check_want(&self, want: &Want<'_>, id: i32) -> Result<()> {
         if self.stream && !matches!(want, Want::Part(_)) {
             return Err(Error::arg(format!(
@@ -210,7 +211,16 @@ impl Rx {
     }
 
     /// Serves the read from the read-ahead list, if it has anything.
+    #[inline]
     pub fn take_item(&mut self, want: &mut Want<'_>) -> Option<Result<Got>> {
+        if self.items.is_empty() {
+            return None;
+        }
+        self.take_item_slow(want)
+    }
+
+    #[inline(never)]
+    fn take_item_slow(&mut self, want: &mut Want<'_>) -> Option<Result<Got>> {
         match self.items.front()? {
             Item::End(_) => {
                 let Some(Item::End(e)) = self.items.pop_front() else { unreachable!() };
