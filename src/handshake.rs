@@ -125,6 +125,9 @@ fn hs_err(code: Code, peer: &str, why: impl std::fmt::Display) -> Error {
 /// protocol upgrade, so an HTTP/1.0 101 fails; another HTTP/1.0 status is
 /// still reported as the rejection it is. An error after a complete head
 /// carries its status and header lines ([`Error::http`]).
+/// Long on purpose: it reads as the checklist of RFC 6455 section 4.1 (status
+/// line, then each required header in the RFC's order), each check with its
+/// own message; split up, the order of the checks would be harder to audit.
 pub fn parse_response(buf: &[u8], key: &str, offered: &[String], peer: &str) -> Result<Option<(usize, Upgrade)>> {
     if buf.len() >= 2 && matches!(buf[0], 0x15 | 0x16) && buf[1] == 0x03 {
         // a TLS record (alert or handshake, version 3.x) where HTTP belongs

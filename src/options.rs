@@ -196,6 +196,8 @@ fn short(v: &Value) -> String {
     }
 }
 
+/// Long on purpose: one match arm per documented key, in the order of the
+/// header's option table, so a key and its validation read side by side.
 /// Parses the options JSON text (NULL or "" means defaults).
 pub fn parse_options(text: Option<&str>) -> Result<Options> {
     let mut o = Options::default();
