@@ -43,6 +43,9 @@ const MAX_SIZES: [usize; 8] = [1, 125, 126, 1000, 65_535, 65_536, 1 << 20, 64 <<
 
 /// Feeds `stream` to a reader in reads whose sizes come from `sizes`
 /// (cycled; 0 means "as much as the reader offers"), returning what it saw.
+/// Long on purpose: the fuzz harness's one loop checks every invariant of
+/// the reader's contract as it goes; splitting it would hide which state
+/// each check sees.
 fn run_reader(
     max: usize,
     deflate: Option<&crate::deflate::Agreed>,

@@ -134,6 +134,9 @@ fn hs_err(code: Code, peer: &str, why: impl std::fmt::Display) -> Error {
 /// carries its status and header lines ([`Error::http`]). `compression`:
 /// what we offered of permessage-deflate (None: no extension offered, so an
 /// answer naming one fails).
+/// Long on purpose: it reads as the checklist of RFC 6455 section 4.1 (status
+/// line, then each required header in the RFC's order), each check with its
+/// own message; split up, the order of the checks would be harder to audit.
 pub fn parse_response(
     buf: &[u8],
     key: &str,

@@ -28,6 +28,7 @@ mod registry;
 mod resolve;
 mod socket;
 mod sys;
+mod testhooks;
 mod tls;
 mod transport;
 
@@ -41,6 +42,12 @@ pub mod internals {
     pub use crate::options::parse_options;
     pub use crate::proto::{encode_frame, Event, Reader};
     pub use crate::resolve::{lookups_started, set_test_host};
+
+    /// Pause points for tests that force an interleaving (see
+    /// `src/testhooks.rs`).
+    pub mod hooks {
+        pub use crate::testhooks::{clear, set, Point};
+    }
 
     /// The fuzz harnesses: arbitrary bytes in, invariants checked (a broken
     /// one panics). See `src/fuzzing.rs`.

@@ -30,7 +30,7 @@ use crate::error::{Code, Error, Result};
 use crate::events::{ClosedBy, Ev, EvKind, Queue};
 use crate::handshake::Upgrade;
 use crate::options::{Options, Target};
-use crate::{connect, pool, reactor, registry};
+use crate::{connect, pool, reactor, registry, testhooks};
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
@@ -240,6 +240,7 @@ impl Socket {
         let owner =
             Owner { socket: Arc::downgrade(self), id: self.id(), queue: self.queue.clone(), rx: self.rx.clone() };
         let conn = Arc::new(Conn::new(o.transport, o.upgrade, &self.opts, self.target.peer(), owner));
+        testhooks::hit(testhooks::Point::AttachBeforeLock, self.id());
         {
             let mut rx = self.rx.lock();
             let mut slot = self.slot.lock();
@@ -546,6 +547,7 @@ impl Socket {
     pub fn reconnect_user(self: &Arc<Self>, asynchronous: bool) -> Result<()> {
         let (generation, old) = self.begin_attempt(false)?;
         if let Some(c) = old {
+            testhooks::hit(testhooks::Point::ReconnectReleased, self.id());
             self.slot.lock().closing = Some(c.clone());
             c.close(1001, "reconnecting");
             self.rx.lock().silence_end(c.token);

@@ -411,53 +411,6 @@ fn a_kept_message_survives_a_health_check_failure_and_is_counted_once() {
 
 /// A listener whose every connection runs `handler(index, peer)` on its own
 /// thread; each handler's result arrives on the returned channel.
-fn serve_parallel<T: Send + 'static>(
-    handler: impl Fn(usize, &mut Peer) -> T + Send + Sync + 'static,
-) -> (u16, mpsc::Receiver<(usize, T)>) {
-    let l = listener();
-    let port = l.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::channel();
-    let handler = Arc::new(handler);
-    thread::spawn(move || {
-        for (i, s) in l.incoming().enumerate() {
-            let Ok(s) = s else { return };
-            let _ = s.set_read_timeout(Some(SERVER_IO_TIMEOUT));
-            let (h, tx) = (handler.clone(), tx.clone());
-            thread::spawn(move || {
-                let mut p = upgrade_peer(s);
-                let r = h(i, &mut p);
-                let _ = tx.send((i, r));
-            });
-        }
-    });
-    (port, rx)
-}
-
-/// After the close handshake (if any), whether the client closed TCP
-/// within `wait`.
-fn client_closes_tcp(p: &mut Peer, wait: Duration) -> bool {
-    let deadline = Instant::now() + wait;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        match p.read_frame(left) {
-            Ok(None) => return true,
-            Ok(Some(f)) if f.opcode == OP_CLOSE => {
-                // answer, and close our side first as a server should
-                p.frame(true, OP_CLOSE, &f.payload);
-                let _ = p.stream.shutdown(std::net::Shutdown::Write);
-            }
-            Ok(Some(_)) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {
-                return false
-            }
-            Err(_) => return true, // reset: closed too
-        }
-    }
-}
-
 #[test]
 fn two_concurrent_reconnects_leave_no_connection_behind() {
     let _w = watchdog("two_concurrent_reconnects_leave_no_connection_behind", secs(40));

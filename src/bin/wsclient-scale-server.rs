@@ -30,6 +30,8 @@ fn epoll_ctl(ep: i32, op: i32, fd: i32, events: u32, token: u64) {
     unsafe { libc::epoll_ctl(ep, op, fd, &mut ev) };
 }
 
+/// Long on purpose: a benchmark server's whole epoll loop in one place,
+/// readable top to bottom (accept, upgrade, echo); not library code.
 fn main() {
     let mut port = 0u16;
     let mut args = std::env::args().skip(1);

@@ -45,6 +45,9 @@ impl Conn {
     /// Serves readiness reported by the reactor: flushes stuck output, answers
     /// pings, reads ahead for a program that is not reading, and delivers
     /// events for sockets with a queue. Never waits.
+    /// Long on purpose: the order of the steps (flush, then read, then
+    /// deliver, then decide the re-arm) is the contract with the reactor and
+    /// reads best in one place.
     pub fn on_ready(&self, writable: bool) -> super::Rearm {
         use super::Rearm;
         if writable {
