@@ -8,11 +8,14 @@
 //! are read straight into the message buffer.
 #![deny(unsafe_code)]
 
-use crate::deflate::{Inflater, TAIL};
+use crate::deflate::Inflater;
 use crate::error::Code;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
+mod inflate;
+mod pieces;
 mod wire;
+use inflate::compression_error;
 #[cfg(test)]
 use wire::apply_mask;
 pub use wire::{close_code_allowed, encode_frame, parse_close};
@@ -35,12 +38,6 @@ pub struct ProtoError {
 
 fn violation(msg: impl Into<String>) -> ProtoError {
     ProtoError { code: Code::Protocol, close: 1002, msg: format!("protocol violation by the server: {}", msg.into()) }
-}
-
-/// A permessage-deflate failure: RSV1 where it must not be (1002) or data
-/// that does not inflate (1007, RFC 7692 section 8 via RFC 6455 7.4.1).
-fn compression_error(close: u16, msg: impl Into<String>) -> ProtoError {
-    ProtoError { code: Code::Compression, close, msg: format!("permessage-deflate: {}", msg.into()) }
 }
 
 /// What one parsing step produced.
@@ -83,9 +80,6 @@ const DIRECT_MIN: u64 = 8 * 1024;
 pub(crate) const GROW_CHUNK: usize = 256 * 1024;
 /// Size of the read buffer for headers, control frames and small messages.
 pub(crate) const READ_BUF: usize = 16 * 1024;
-/// Inflated bytes: the message buffer starts at this much and doubles, and
-/// never exceeds maxMessageSize + 1 (one byte over says "too big").
-const INFLATE_STEP: usize = 16 * 1024;
 
 /// The receiving half of a connection's protocol state.
 pub struct Reader {
@@ -177,135 +171,6 @@ impl Reader {
     /// A reader in stream mode (see `stream`); `max_message` 0: no limit.
     pub fn streaming(max_message: usize, leftover: &[u8]) -> Reader {
         Reader { stream: true, ..Reader::new(max_message, leftover) }
-    }
-
-    /// Part of a message has been taken as pieces and the rest has not.
-    pub fn mid_message(&self) -> bool {
-        self.taken > 0
-    }
-
-    /// Payload bytes that can be handed out now: text only up to the last
-    /// complete UTF-8 sequence (a split code point waits for its rest).
-    fn deliverable(&self) -> usize {
-        if self.msg_kind == Some(Kind::Text) && self.ready.is_none() {
-            self.utf8_ok
-        } else {
-            self.msg_len
-        }
-    }
-
-    /// Copies the next piece of the current message into `out` (as much as
-    /// fits of what can be handed out) and drops it from the reader. Only
-    /// after [`Event::Message`] (any mode) or [`Event::Piece`] (stream mode).
-    /// A complete message is finished by the piece that takes its last byte
-    /// (a 0-byte message by one 0-byte piece).
-    pub fn take_piece(&mut self, out: &mut [u8]) -> Option<Piece> {
-        let kind = self.ready.or(self.msg_kind)?;
-        let mut n = self.deliverable().min(out.len());
-        if kind == Kind::Text && n < self.msg_len {
-            // a text piece ends on a code point boundary (each piece is
-            // valid UTF-8 on its own); a buffer under 4 bytes may get none
-            while n > 0 && self.msg[n] & 0xC0 == 0x80 {
-                n -= 1;
-            }
-        }
-        out[..n].copy_from_slice(&self.msg[..n]);
-        self.msg.copy_within(n..self.msg_len, 0);
-        self.msg_len -= n;
-        self.utf8_ok = self.utf8_ok.saturating_sub(n);
-        let offset = self.taken;
-        let last = self.ready.is_some() && self.msg_len == 0;
-        if last {
-            self.ready = None;
-            self.taken = 0;
-        } else {
-            self.taken += n as u64;
-        }
-        Some(Piece { kind, len: n, offset, last })
-    }
-
-    /// Stream mode, binary message: how many payload bytes the next read
-    /// may put straight into the caller's buffer of `cap` bytes (nothing
-    /// of the message held, nothing buffered, a data frame open with at
-    /// least DIRECT_MIN bytes to come, not compressed: those bytes go
-    /// through the inflater); None: read through the buffers. Saves the copy through `msg` for most of a large message's bytes.
-    pub fn direct_piece(&self, cap: usize) -> Option<usize> {
-        let ok = self.stream
-            && self.frame_open
-            && !self.compressed
-            && self.msg_kind == Some(Kind::Binary)
-            && self.ready.is_none()
-            && self.msg_len == 0
-            && self.start == self.end
-            && self.frame_remaining >= DIRECT_MIN
-            && cap >= DIRECT_MIN as usize;
-        ok.then(|| self.frame_remaining.min(cap as u64) as usize)
-    }
-
-    /// Records `n` payload bytes (at most what [`Reader::direct_piece`]
-    /// allowed) read straight into the caller's buffer: the piece they
-    /// are, the last one when they end the message.
-    pub fn commit_direct(&mut self, n: usize) -> Piece {
-        debug_assert!(n as u64 <= self.frame_remaining && self.msg_len == 0);
-        self.frame_remaining -= n as u64;
-        let offset = self.taken;
-        self.taken += n as u64;
-        let mut last = false;
-        if self.frame_remaining == 0 {
-            self.frame_open = false;
-            if self.frame_fin {
-                self.msg_kind = None;
-                self.taken = 0;
-                last = true;
-            }
-        }
-        Piece { kind: Kind::Binary, len: n, offset, last }
-    }
-
-    /// Where a direct read (see [`Reader::direct_piece`]) may put what
-    /// arrived after the caller's buffer is full: the (empty) read buffer.
-    /// Commit those bytes with [`Reader::commit_spill`] after
-    /// [`Reader::commit_direct`].
-    pub fn spill_target(&mut self) -> &mut [u8] {
-        debug_assert!(self.start == self.end);
-        self.start = 0;
-        self.end = 0;
-        self.direct = false;
-        &mut self.buf[..]
-    }
-
-    /// `n` bytes went into [`Reader::spill_target`].
-    pub fn commit_spill(&mut self, n: usize) {
-        self.end += n;
-    }
-
-    /// Bytes the next piece would have, at most.
-    pub fn piece_len(&self) -> usize {
-        self.deliverable()
-    }
-
-    /// The type of the message in progress (or ready).
-    pub fn kind_in_progress(&self) -> Kind {
-        self.ready.or(self.msg_kind).unwrap_or(Kind::Binary)
-    }
-
-    /// Drops what could be taken as a piece now (a closing connection
-    /// discards late messages).
-    pub fn discard_piece(&mut self) {
-        if self.ready.is_some() {
-            self.consume_message();
-            return;
-        }
-        let n = self.deliverable();
-        self.msg.copy_within(n..self.msg_len, 0);
-        self.msg_len -= n;
-        self.utf8_ok = self.utf8_ok.saturating_sub(n);
-        self.taken += n as u64;
-    }
-
-    /// Stream mode: a piece could be taken now.
-    fn piece_waiting(&self) -> bool {
-        self.stream && self.deliverable() > 0
     }
 
     /// Received bytes not yet parsed.
@@ -422,104 +287,6 @@ impl Reader {
     /// bound: it follows the bytes received, not the lengths announced.
     pub fn memory(&self) -> usize {
         self.buf.capacity() + self.msg.capacity() + self.inflate.as_ref().map_or(0, |z| z.memory())
-    }
-
-    /// Room for inflated bytes in `msg` (grown by doubling, never past
-    /// maxMessageSize + 1, in stream mode never past PIECE_CAP). 0: stream
-    /// mode, the pieces held must be taken first.
-    fn inflate_room(&mut self) -> usize {
-        let total = if self.max_message > 0 {
-            (self.max_message as u64 + 1).saturating_sub(self.taken).min(usize::MAX as u64) as usize
-        } else {
-            usize::MAX
-        };
-        let cap = if self.stream { total.min(PIECE_CAP) } else { total };
-        if self.msg_len >= cap {
-            return 0;
-        }
-        if self.msg.len() <= self.msg_len {
-            let to = (self.msg_len * 2).max(INFLATE_STEP).min(cap);
-            self.msg.reserve_exact(to - self.msg.len());
-            self.msg.resize(to, 0);
-        }
-        self.msg.len().min(cap) - self.msg_len
-    }
-
-    /// Inflates the current compressed frame's payload (and after the
-    /// message's last frame, the tail RFC 7692 section 7.2.2 appends) in
-    /// bounded steps, checking maxMessageSize on the inflated bytes as they
-    /// come. Ok(true): this frame is done (the last one: the message is
-    /// complete); Ok(false): more bytes are needed, or in stream mode the
-    /// pieces held must be taken first.
-    fn inflate_frame(&mut self) -> Result<bool, ProtoError> {
-        enum Src {
-            Frame,
-            Tail,
-            Drain,
-        }
-        loop {
-            let room = self.inflate_room();
-            if room == 0 {
-                return Ok(false);
-            }
-            let (src, input): (Src, &[u8]) = if self.frame_remaining > 0 {
-                let take = self.frame_remaining.min((self.end - self.start) as u64) as usize;
-                if take == 0 {
-                    return Ok(false);
-                }
-                (Src::Frame, &self.buf[self.start..self.start + take])
-            } else if self.frame_fin && self.tail_left > 0 && !self.deflate_ended {
-                (Src::Tail, &TAIL[4 - self.tail_left as usize..])
-            } else if self.deflate_ended {
-                return Ok(true);
-            } else {
-                (Src::Drain, &[])
-            };
-            let z = self.inflate.as_mut().expect("compressed only when negotiated");
-            let out = &mut self.msg[self.msg_len..self.msg_len + room];
-            let step = z
-                .step(input, out)
-                .map_err(|why| compression_error(1007, format!("corrupt compressed data from the server ({why})")))?;
-            let left = input.len() - step.consumed;
-            match src {
-                Src::Frame => {
-                    self.start += step.consumed;
-                    self.frame_remaining -= step.consumed as u64;
-                }
-                Src::Tail => self.tail_left -= step.consumed as u8,
-                Src::Drain => {}
-            }
-            self.msg_len += step.produced;
-            if self.max_message > 0 && self.taken + self.msg_len as u64 > self.max_message as u64 {
-                return Err(ProtoError {
-                    code: Code::MessageTooBig,
-                    close: 1009,
-                    msg: format!(
-                        "message too big: more than {} bytes after decompression from the server, maxMessageSize is {}",
-                        self.max_message, self.max_message
-                    ),
-                });
-            }
-            self.check_utf8(false)?;
-            if step.ended {
-                // a final block (RFC 7692 section 7.2.3.3): nothing may follow
-                if matches!(src, Src::Frame) && (left > 0 || self.frame_remaining > 0) {
-                    return Err(compression_error(1007, "data after the final deflate block of a message"));
-                }
-                self.deflate_ended = true;
-                self.tail_left = 0;
-            }
-            if step.full {
-                continue; // the output filled: there may be more
-            }
-            match src {
-                Src::Frame | Src::Tail if left > 0 && !step.ended => {
-                    return Err(compression_error(1007, "corrupt compressed data from the server (no progress)"));
-                }
-                Src::Frame | Src::Tail => {}
-                Src::Drain => return Ok(true),
-            }
-        }
     }
 
     #[inline]

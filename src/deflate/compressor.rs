@@ -1,0 +1,175 @@
+//! permessage-deflate, sending: the [`Compressor`] and the process-wide pool
+//! of compressors without context takeover (moved out of deflate.rs
+//! unchanged; the design notes are at the top of deflate.rs).
+#![deny(unsafe_code)]
+
+use super::{Agreed, Stats, TAIL};
+use parking_lot::Mutex;
+use std::sync::Arc;
+
+/// The sending side's compressor for one connection.
+pub struct Compressor {
+    level: u8,
+    mem_level: u8,
+    /// Window zlib-rs compresses with (the agreed one; 8 becomes 9, see the
+    /// module documentation).
+    bits: u8,
+    takeover: bool,
+    threshold: usize,
+    z: Option<zlib_rs::Deflate>,
+    /// A message is being compressed (pieces of ws_write_part).
+    in_message: bool,
+    used: bool,
+    pub stats: Arc<Stats>,
+}
+
+/// Runs `input` through `z` with `mode`, appending the output to `out`.
+fn deflate_into(
+    z: &mut zlib_rs::Deflate,
+    input: &[u8],
+    mode: zlib_rs::DeflateFlush,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let mut rest = input;
+    loop {
+        // deflate's worst case (stored blocks) plus the flush markers
+        let room = rest.len() + rest.len() / 1000 + 64;
+        let at = out.len();
+        out.resize(at + room, 0);
+        let before = (z.total_in(), z.total_out());
+        let r = z.compress(rest, &mut out[at..], mode);
+        let consumed = (z.total_in() - before.0) as usize;
+        let produced = (z.total_out() - before.1) as usize;
+        out.truncate(at + produced);
+        rest = &rest[consumed..];
+        if let Err(e) = r {
+            return Err(format!("compression failed: {e:?}"));
+        }
+        // done when all input is in and the output did not fill the room
+        if rest.is_empty() && produced < room {
+            return Ok(());
+        }
+    }
+}
+
+/// Compressors without context take over, kept for the next message of any
+/// connection with the same settings (so that a compressor costs a
+/// connection nothing between messages, and creating one, ~130-380 KiB of
+/// zeroed memory, is not paid per message).
+static POOL: Mutex<Vec<(u8, u8, u8, zlib_rs::Deflate)>> = Mutex::new(Vec::new());
+/// At most this many pooled compressors.
+const POOL_MAX: usize = 4;
+
+impl Compressor {
+    pub fn new(a: &Agreed, stats: Arc<Stats>) -> Compressor {
+        Compressor {
+            level: a.level,
+            mem_level: a.mem_level,
+            bits: a.client_max_window_bits.max(9),
+            takeover: !a.client_no_context_takeover,
+            threshold: a.threshold,
+            z: None,
+            in_message: false,
+            used: false,
+            stats,
+        }
+    }
+
+    /// Whether a whole message of `len` bytes is sent compressed.
+    pub fn wants(&self, len: usize) -> bool {
+        len >= self.threshold
+    }
+
+    fn deflater(&mut self) -> &mut zlib_rs::Deflate {
+        if self.z.is_none() {
+            let key = (self.level, self.mem_level, self.bits);
+            let pooled = {
+                let mut pool = POOL.lock();
+                pool.iter().position(|e| (e.0, e.1, e.2) == key).map(|i| pool.swap_remove(i).3)
+            };
+            self.z = Some(pooled.unwrap_or_else(|| {
+                zlib_rs::Deflate::new_with_config(zlib_rs::DeflateConfig {
+                    level: self.level as i32,
+                    window_bits: -(self.bits as i32),
+                    mem_level: self.mem_level as i32,
+                    ..zlib_rs::DeflateConfig::default()
+                })
+            }));
+        }
+        self.z.as_mut().expect("created above")
+    }
+
+    /// Compresses the next piece of a message, appending the output to
+    /// `out`. `end`: the message ends with this piece (the output then loses
+    /// the sync flush's four final bytes, RFC 7692 section 7.2.1); `flush`:
+    /// everything so far must be decodable when this piece arrives (a piece
+    /// of ws_write_part, or the last piece).
+    pub fn compress(&mut self, input: &[u8], end: bool, flush: bool, out: &mut Vec<u8>) -> Result<(), String> {
+        use zlib_rs::DeflateFlush;
+        self.used = true;
+        self.in_message = true;
+        let mode = if flush || end { DeflateFlush::SyncFlush } else { DeflateFlush::NoFlush };
+        let start = out.len();
+        if let Err(e) = deflate_into(self.deflater(), input, mode, out) {
+            self.z = None;
+            return Err(e);
+        }
+        if end {
+            let n = out.len() - start;
+            if n == 0 {
+                // a sync flush right after another one writes nothing (zlib
+                // refuses a duplicate flush): the message is the empty
+                // stored block's header, whose LEN/NLEN the receiver's
+                // appended tail provides (RFC 7692 section 7.2.3.6)
+                out.push(0x00);
+                self.end_message();
+                return Ok(());
+            }
+            if n < 4 || out[out.len() - 4..] != TAIL {
+                self.z = None;
+                return Err("compression failed: no sync flush marker".into());
+            }
+            out.truncate(out.len() - 4);
+            self.end_message();
+        }
+        Ok(())
+    }
+
+    fn end_message(&mut self) {
+        self.in_message = false;
+        if !self.takeover {
+            if let Some(mut z) = self.z.take() {
+                z.reset();
+                let mut pool = POOL.lock();
+                if pool.len() < POOL_MAX {
+                    pool.push((self.level, self.mem_level, self.bits, z));
+                }
+            }
+        }
+    }
+
+    /// A message was left half compressed (its write failed): the context
+    /// no longer matches what the server received, so it is dropped.
+    pub fn abort(&mut self) {
+        if self.in_message {
+            self.in_message = false;
+            self.z = None;
+        }
+    }
+
+    /// Idle check (no message in progress): the compressor is dropped
+    /// unless it was used since the last call. The next message starts
+    /// without context, which the server's decoder allows.
+    pub fn trim(&mut self) {
+        if self.in_message || std::mem::take(&mut self.used) {
+            return;
+        }
+        self.z = None;
+    }
+
+    /// Whether a compressor is held (for the memory tests).
+    #[cfg(test)]
+    pub fn holds_state(&self) -> bool {
+        self.z.is_some()
+    }
+}

@@ -1,0 +1,194 @@
+//! permessage-deflate, receiving: the [`Inflater`] the frame reader feeds
+//! compressed payload through in bounded steps, and the window bytes
+//! context takeover obliges it to keep (moved out of deflate.rs unchanged;
+//! the design notes are at the top of deflate.rs).
+#![deny(unsafe_code)]
+
+use super::{bump, Agreed, Stats};
+use flate2::{Decompress, FlushDecompress, Status};
+use std::sync::Arc;
+
+/// The bytes a decoder with context takeover must remember: the last `cap`
+/// bytes of output. Grows with the bytes actually received (a connection
+/// of small messages keeps only those), up to `cap`, then wraps.
+#[derive(Debug, Default)]
+pub(super) struct History {
+    pub(super) buf: Vec<u8>,
+    /// Once full: the oldest byte is at `pos`.
+    pub(super) pos: usize,
+    pub(super) cap: usize,
+}
+
+impl History {
+    pub(super) fn push(&mut self, mut d: &[u8]) {
+        if d.len() >= self.cap {
+            self.buf.clear();
+            self.buf.reserve_exact(self.cap);
+            self.buf.extend_from_slice(&d[d.len() - self.cap..]);
+            self.pos = 0;
+            return;
+        }
+        if self.buf.len() < self.cap {
+            let n = (self.cap - self.buf.len()).min(d.len());
+            if self.buf.capacity() < self.buf.len() + n {
+                let want = (self.buf.len() + n).max(self.buf.len() * 2).min(self.cap);
+                self.buf.reserve_exact(want - self.buf.len());
+            }
+            self.buf.extend_from_slice(&d[..n]);
+            d = &d[n..];
+        }
+        while !d.is_empty() {
+            let n = (self.cap - self.pos).min(d.len());
+            self.buf[self.pos..self.pos + n].copy_from_slice(&d[..n]);
+            self.pos = (self.pos + n) % self.cap;
+            d = &d[n..];
+        }
+    }
+
+    /// The remembered bytes, oldest first.
+    pub(super) fn contiguous(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.buf.len());
+        v.extend_from_slice(&self.buf[self.pos..]);
+        v.extend_from_slice(&self.buf[..self.pos]);
+        v
+    }
+}
+
+/// What one [`Inflater::step`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Step {
+    pub consumed: usize,
+    pub produced: usize,
+    /// The server ended its deflate stream (a block with BFINAL set):
+    /// whatever follows in this message is not deflate data.
+    pub ended: bool,
+    /// The step filled its output (at most one window): more may follow
+    /// without more input.
+    pub full: bool,
+}
+
+/// The receiving side's decompressor for one connection.
+pub struct Inflater {
+    /// Window flate2 decodes with (the agreed server window, 8 read as 9).
+    bits: u8,
+    /// Context takeover by the server: history carries over between messages.
+    takeover: bool,
+    pub(super) z: Option<Decompress>,
+    /// The decoder must be primed with `hist` before its next input (it was
+    /// released while idle, or the server ended its stream).
+    stale: bool,
+    hist: History,
+    /// Used since the last idle check.
+    used: bool,
+    stats: Arc<Stats>,
+}
+
+impl Inflater {
+    pub fn new(a: &Agreed, stats: Arc<Stats>) -> Inflater {
+        let cap = 1usize << a.server_max_window_bits;
+        Inflater {
+            bits: a.server_max_window_bits.max(9),
+            takeover: !a.server_no_context_takeover,
+            z: None,
+            stale: false,
+            hist: History { buf: Vec::new(), pos: 0, cap },
+            used: false,
+            stats,
+        }
+    }
+
+    /// Counts data payload bytes received (compressed or not).
+    pub fn count_wire(&self, n: u64) {
+        bump(&self.stats.wire_in, n);
+    }
+
+    fn decoder(&mut self) -> Result<&mut Decompress, String> {
+        if self.z.is_none() || self.stale {
+            let mut z = match self.z.take() {
+                Some(mut z) => {
+                    z.reset(false);
+                    z
+                }
+                None => Decompress::new_with_window_bits(false, self.bits),
+            };
+            if self.takeover && !self.hist.buf.is_empty() {
+                z.set_dictionary(&self.hist.contiguous())
+                    .map_err(|e| format!("restoring the compression context failed: {e}"))?;
+            }
+            self.z = Some(z);
+            self.stale = false;
+        }
+        Ok(self.z.as_mut().expect("created above"))
+    }
+
+    /// Inflates from `input` into `out`, at most one window (2^bits bytes)
+    /// per call: zlib checks a back-reference against the window only when
+    /// it reaches before the current call's output, so with one-window
+    /// steps every stream that needs more than twice the agreed window
+    /// fails (see the module documentation). Never produces more than
+    /// `out.len()` bytes (the caller bounds every step).
+    pub fn step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Step, String> {
+        self.used = true;
+        let n = out.len().min(1 << self.bits);
+        let out = &mut out[..n];
+        let z = self.decoder()?;
+        let (in0, out0) = (z.total_in(), z.total_out());
+        let r = z.decompress(input, out, FlushDecompress::Sync);
+        let consumed = (z.total_in() - in0) as usize;
+        let produced = (z.total_out() - out0) as usize;
+        let st = match r {
+            Ok(st) => st,
+            Err(e) => {
+                // the decoder is unusable now; a later message (after the
+                // connection failed) would need a fresh one anyway
+                self.z = None;
+                let what = e.message().unwrap_or("invalid data");
+                return Err(match what {
+                    "invalid distance too far back" => format!(
+                        "{what}: the stream needs a larger window than the agreed server_max_window_bits={}",
+                        self.hist.cap.trailing_zeros()
+                    ),
+                    _ => what.to_string(),
+                });
+            }
+        };
+        if self.takeover {
+            self.hist.push(&out[..produced]);
+        }
+        let ended = st == Status::StreamEnd;
+        if ended {
+            self.stale = true;
+        }
+        Ok(Step { consumed, produced, ended, full: produced == n && n > 0 })
+    }
+
+    /// The end of a compressed message.
+    pub fn end_message(&mut self) {
+        if !self.takeover {
+            // no context carries over: start the next message afresh
+            self.stale = self.z.is_some();
+        }
+    }
+
+    /// Called while no message is in progress and the connection has been
+    /// idle: the decoder is released (what context takeover needs stays in
+    /// the history) unless it was used since the last call.
+    pub fn trim(&mut self) {
+        if std::mem::take(&mut self.used) {
+            return;
+        }
+        if self.z.take().is_some() {
+            self.stale = false;
+        }
+    }
+
+    /// Bytes this decoder holds (its zlib-rs state when live, the history),
+    /// for the memory tests.
+    pub fn memory(&self) -> usize {
+        self.hist.buf.capacity() + if self.z.is_some() { INFLATE_STATE } else { 0 }
+    }
+}
+
+/// Size of a zlib-rs decompressor (measured: 47552 bytes on x86_64 for
+/// every window size).
+pub(crate) const INFLATE_STATE: usize = 47_552;

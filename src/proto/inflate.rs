@@ -1,0 +1,119 @@
+//! permessage-deflate in the frame parser ([`Reader`]): the payload of a
+//! compressed message goes through the connection's [`Inflater`] in bounded
+//! steps, maxMessageSize checked on the inflated bytes (moved out of
+//! proto.rs unchanged).
+#![deny(unsafe_code)]
+
+use super::{ProtoError, Reader, PIECE_CAP};
+use crate::deflate::TAIL;
+use crate::error::Code;
+
+/// Inflated bytes: the message buffer starts at this much and doubles, and
+/// never exceeds maxMessageSize + 1 (one byte over says "too big").
+const INFLATE_STEP: usize = 16 * 1024;
+
+/// A permessage-deflate failure: RSV1 where it must not be (1002) or data
+/// that does not inflate (1007, RFC 7692 section 8 via RFC 6455 7.4.1).
+pub(super) fn compression_error(close: u16, msg: impl Into<String>) -> ProtoError {
+    ProtoError { code: Code::Compression, close, msg: format!("permessage-deflate: {}", msg.into()) }
+}
+
+impl Reader {
+    /// Room for inflated bytes in `msg` (grown by doubling, never past
+    /// maxMessageSize + 1, in stream mode never past PIECE_CAP). 0: stream
+    /// mode, the pieces held must be taken first.
+    pub(super) fn inflate_room(&mut self) -> usize {
+        let total = if self.max_message > 0 {
+            (self.max_message as u64 + 1).saturating_sub(self.taken).min(usize::MAX as u64) as usize
+        } else {
+            usize::MAX
+        };
+        let cap = if self.stream { total.min(PIECE_CAP) } else { total };
+        if self.msg_len >= cap {
+            return 0;
+        }
+        if self.msg.len() <= self.msg_len {
+            let to = (self.msg_len * 2).max(INFLATE_STEP).min(cap);
+            self.msg.reserve_exact(to - self.msg.len());
+            self.msg.resize(to, 0);
+        }
+        self.msg.len().min(cap) - self.msg_len
+    }
+
+    /// Inflates the current compressed frame's payload (and after the
+    /// message's last frame, the tail RFC 7692 section 7.2.2 appends) in
+    /// bounded steps, checking maxMessageSize on the inflated bytes as they
+    /// come. Ok(true): this frame is done (the last one: the message is
+    /// complete); Ok(false): more bytes are needed, or in stream mode the
+    /// pieces held must be taken first.
+    pub(super) fn inflate_frame(&mut self) -> Result<bool, ProtoError> {
+        enum Src {
+            Frame,
+            Tail,
+            Drain,
+        }
+        loop {
+            let room = self.inflate_room();
+            if room == 0 {
+                return Ok(false);
+            }
+            let (src, input): (Src, &[u8]) = if self.frame_remaining > 0 {
+                let take = self.frame_remaining.min((self.end - self.start) as u64) as usize;
+                if take == 0 {
+                    return Ok(false);
+                }
+                (Src::Frame, &self.buf[self.start..self.start + take])
+            } else if self.frame_fin && self.tail_left > 0 && !self.deflate_ended {
+                (Src::Tail, &TAIL[4 - self.tail_left as usize..])
+            } else if self.deflate_ended {
+                return Ok(true);
+            } else {
+                (Src::Drain, &[])
+            };
+            let z = self.inflate.as_mut().expect("compressed only when negotiated");
+            let out = &mut self.msg[self.msg_len..self.msg_len + room];
+            let step = z
+                .step(input, out)
+                .map_err(|why| compression_error(1007, format!("corrupt compressed data from the server ({why})")))?;
+            let left = input.len() - step.consumed;
+            match src {
+                Src::Frame => {
+                    self.start += step.consumed;
+                    self.frame_remaining -= step.consumed as u64;
+                }
+                Src::Tail => self.tail_left -= step.consumed as u8,
+                Src::Drain => {}
+            }
+            self.msg_len += step.produced;
+            if self.max_message > 0 && self.taken + self.msg_len as u64 > self.max_message as u64 {
+                return Err(ProtoError {
+                    code: Code::MessageTooBig,
+                    close: 1009,
+                    msg: format!(
+                        "message too big: more than {} bytes after decompression from the server, maxMessageSize is {}",
+                        self.max_message, self.max_message
+                    ),
+                });
+            }
+            self.check_utf8(false)?;
+            if step.ended {
+                // a final block (RFC 7692 section 7.2.3.3): nothing may follow
+                if matches!(src, Src::Frame) && (left > 0 || self.frame_remaining > 0) {
+                    return Err(compression_error(1007, "data after the final deflate block of a message"));
+                }
+                self.deflate_ended = true;
+                self.tail_left = 0;
+            }
+            if step.full {
+                continue; // the output filled: there may be more
+            }
+            match src {
+                Src::Frame | Src::Tail if left > 0 && !step.ended => {
+                    return Err(compression_error(1007, "corrupt compressed data from the server (no progress)"));
+                }
+                Src::Frame | Src::Tail => {}
+                Src::Drain => return Ok(true),
+            }
+        }
+    }
+}
