@@ -762,6 +762,23 @@ int ws_read_part(int socket, void *buf, size_t cap, struct ws_part *part, int ti
 //   first). Timeouts still hold: the spin never outlasts them. Sockets with
 //   a "queue" are read by the background thread, which never spins; the TLS
 //   handshake does not spin.
+// - `"compression"`: permessage-deflate (RFC 7692). false (default: not
+//   offered, no compression state at all), true (offered with the
+//   defaults below), or an object `{"clientMaxWindowBits": 8..15, true
+//   (default: offered without a value, the server may limit it) or false
+//   (not offered), "serverMaxWindowBits": 8..15 (default: not offered),
+//   "clientNoContextTakeover": bool, "serverNoContextTakeover": bool
+//   (default false), "level": 0..9 (default 6), "memLevel": 1..9 (default
+//   5), "threshold": bytes (messages shorter than this are sent
+//   uncompressed; default 0)}`. A value out of range or an unknown key is
+//   WS_E_INVALID_OPTIONS naming it. A server that declines leaves the
+//   connection uncompressed; an answer with a parameter we did not offer,
+//   a duplicate or an out-of-range value fails the handshake with
+//   WS_E_HANDSHAKE. The agreed parameters: ws_get_info(). maxMessageSize
+//   applies to the inflated bytes, checked while inflating in bounded
+//   steps. A window of 8 bits is compressed with 9 (deflate's distances
+//   then stay within 256 bytes) and read with 9 (zlib reads no 8-bit raw
+//   window). Bad compressed input: WS_E_COMPRESSION.
 //
 // `wss://` verifies the server certificate against the system trust store
 // and the host name or IP address of the URL, and sends SNI. The whole
