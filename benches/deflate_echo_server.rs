@@ -1,7 +1,7 @@
 //! wsclient-deflate-echo-server: a WebSocket echo server with
-//! permessage-deflate (RFC 7692), for the compressed benchmark
-//! (benches/compressed_bench.py), the interop tests (tests/interop/) and
-//! `wscat --compress` in ctest. Not installed.
+//! permessage-deflate (RFC 7692), for the interop tests (tests/interop/),
+//! `wscat --compress` in ctest and a compressed benchmark (not written
+//! yet: `wsclient-bench --compress` is its client). Not installed.
 //!
 //! ```text
 //! wsclient-deflate-echo-server [--port N] [--host ADDR] [--level 0-9]

@@ -10,9 +10,9 @@
  *                  contract's flags, after --options: offer permessage-deflate,
  *                  JSON the "compression" option, default true; --payload:
  *                  the message body is FILE's first S bytes, repeated as
- *                  needed, instead of the contract's a..z, e.g. the JSON tag
- *                  updates of benches/deflate_payload.py; the stamp and the
- *                  echo checks are the same)
+ *                  needed, instead of the contract's a..z, e.g. repetitive
+ *                  JSON tag updates; the stamp and the echo checks are the
+ *                  same)
  *
  * rtt / bulk: ws_write one message, ws_read its echo (lent buffer, no copy).
  * pipeline:   queue messages with WS_MORE until 64 are in flight, put them on
