@@ -94,7 +94,7 @@ int main(int argc, char **argv)
     too_big[3] = 2000 & 0xff;
 
     struct scenario scenarios[] = {
-        {"RSV1 without extension", rsv1, sizeof rsv1, WS_ERROR, WS_E_PROTOCOL, 1002, 0, NULL, 0, 0},
+        {"RSV1 without extension", rsv1, sizeof rsv1, WS_ERROR, WS_E_COMPRESSION, 1002, 0, NULL, 0, 0}, /* RFC 7692: an error code of its own */
         {"invalid UTF-8 text", bad_utf8, sizeof bad_utf8, WS_ERROR, WS_E_INVALID_UTF8, 1007, 0, NULL, 0, 0},
         {"masked server frame", masked, sizeof masked, WS_ERROR, WS_E_PROTOCOL, 1002, 0, NULL, 0, 0},
         {"reserved opcode 3", bad_opcode, sizeof bad_opcode, WS_ERROR, WS_E_PROTOCOL, 1002, 0, NULL, 0, 0},
