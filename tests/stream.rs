@@ -75,8 +75,10 @@ fn read_message_in_parts(s: c_int, cap: usize, from: usize) -> (c_int, Vec<u8>) 
 }
 
 /// A server that hands each client frame back to the test (for checks of
-/// what the client sent), and sends what the test tells it to.
-fn frames_seen(p: &mut Peer, until_close: bool) -> Vec<Frame> {
+/// what the client sent) until the client's close frame, answering pings.
+/// It never stops earlier: a server that shut the connection after the first
+/// message would race the client's later writes.
+fn frames_seen(p: &mut Peer) -> Vec<Frame> {
     let mut seen = Vec::new();
     loop {
         match p.read_frame(secs(5)) {
@@ -86,7 +88,7 @@ fn frames_seen(p: &mut Peer, until_close: bool) -> Vec<Frame> {
                     p.frame(true, OP_PONG, &f.payload);
                 }
                 seen.push(f);
-                if close || (!until_close && seen.iter().any(|f| f.fin && f.opcode != OP_PING && f.opcode != OP_PONG)) {
+                if close {
                     return seen;
                 }
             }
@@ -98,7 +100,7 @@ fn frames_seen(p: &mut Peer, until_close: bool) -> Vec<Frame> {
 #[test]
 fn pieces_go_out_as_fragments_with_utf8_split_across_them() {
     let _w = watchdog("pieces_go_out_as_fragments_with_utf8_split_across_them", secs(30));
-    let srv = serve_ws(|p| frames_seen(p, false));
+    let srv = serve_ws(frames_seen);
     let s = open_ok(&srv.url("/"), Some(r#"{"pingInterval":0}"#));
     let text = "grüße 🌍".as_bytes();
     // split inside "ü" and inside the 4-byte emoji
@@ -117,24 +119,28 @@ fn pieces_go_out_as_fragments_with_utf8_split_across_them() {
     assert_eq!(write_part(s, c, 0), WS_OK, "{}", describe());
     // a 0-byte final piece
     assert_eq!(write_part(s, b"0", WS_BINARY | WS_CONT), WS_OK);
-    assert_eq!(write_part(s, b"", 0), WS_OK);
+    assert_eq!(write_part(s, b"", 0), WS_OK, "{}", describe());
+    let _ = close(s);
     let frames = srv.join();
     let data: Vec<&Frame> = frames.iter().filter(|f| f.opcode != OP_PING).collect();
+    assert_eq!(data.len(), 6, "two messages and the close: {frames:?}");
     assert_eq!(data[0].opcode, OP_TEXT);
     assert!(!data[0].fin);
     assert_eq!((data[1].opcode, data[1].fin), (OP_CONT, false));
     assert_eq!((data[2].opcode, data[2].fin), (OP_CONT, true));
     let joined: Vec<u8> = data[..3].iter().flat_map(|f| f.payload.clone()).collect();
     assert_eq!(joined, text);
+    assert_eq!((data[3].opcode, data[3].fin, data[3].payload.as_slice()), (OP_BINARY, false, &b"0"[..]));
+    assert_eq!((data[4].opcode, data[4].fin, data[4].payload.len()), (OP_CONT, true, 0));
+    assert_eq!(data[5].opcode, OP_CLOSE);
     let ping = frames.iter().position(|f| f.opcode == OP_PING).expect("the ping");
     assert!(ping > 0 && ping < 3, "the ping went between the fragments: {frames:?}");
-    let _ = close(s);
 }
 
 #[test]
 fn the_end_of_a_message_needs_complete_utf8() {
     let _w = watchdog("the_end_of_a_message_needs_complete_utf8", secs(30));
-    let srv = serve_ws(|p| frames_seen(p, true));
+    let srv = serve_ws(frames_seen);
     let s = open_ok(&srv.url("/"), Some(r#"{"pingInterval":0}"#));
     let e = "é".as_bytes();
     assert_eq!(write_part(s, &e[..1], WS_TEXT | WS_CONT), WS_OK);
@@ -220,7 +226,7 @@ fn pieces_of_whole_messages_on_an_ordinary_socket() {
 #[test]
 fn closing_while_a_message_is_half_sent() {
     let _w = watchdog("closing_while_a_message_is_half_sent", secs(30));
-    let srv = serve_ws(|p| frames_seen(p, true));
+    let srv = serve_ws(frames_seen);
     let s = open_ok(&srv.url("/"), Some(r#"{"pingInterval":0}"#));
     assert_eq!(write_part(s, b"first half", WS_BINARY | WS_CONT), WS_OK);
     close_ok(s);

@@ -7,7 +7,9 @@ fn new_socket(url: *const c_char, options: *const c_char) -> Result<(i32, Arc<So
     let url = req_str(url, "url")?;
     let opts_text = opt_str(options, "options")?;
     let target = options::parse_url(url)?;
-    let opts = options::parse_options(opts_text)?;
+    let mut opts = options::parse_options(opts_text)?;
+    let redirects = opts.follow_redirects > 0;
+    crate::proxy::read_environment(&mut opts.proxy, &target.scheme, redirects);
     let queue = opts
         .queue
         .map(|q| {

@@ -56,18 +56,31 @@ const ALL_VARS: &[&str] = &[
 ];
 
 impl EnvSnapshot {
-    /// Reads the process environment.
-    pub fn read() -> EnvSnapshot {
-        Self::from_lookup(|k| std::env::var(k).ok())
+    /// Reads the process environment: the variables a URL of `scheme` can
+    /// use, and those of `wss://` too when a redirect may lead there
+    /// (`ws://` with "followRedirects"; a redirect never goes from wss to
+    /// ws). `no_proxy` is read only when a proxy variable is set: without
+    /// one it changes nothing. (Each lookup is a scan of the environment;
+    /// reading only these keeps a direct connection from paying for all
+    /// eleven.)
+    pub fn read(scheme: &Scheme, redirects: bool) -> EnvSnapshot {
+        Self::lookup_names(names_for(scheme, redirects), |k| std::env::var(k).ok())
     }
 
-    /// Builds a snapshot from any lookup (tests).
+    /// Builds a snapshot of every proxy variable from any lookup (tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> EnvSnapshot {
+        Self::lookup_names(ALL_VARS, get)
+    }
+
+    fn lookup_names(names: &[&'static str], get: impl Fn(&str) -> Option<String>) -> EnvSnapshot {
         let mut vars = Vec::new();
-        for k in ALL_VARS {
+        for k in names {
             if let Some(v) = get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
                 vars.push((*k, v));
             }
+        }
+        if vars.is_empty() {
+            return EnvSnapshot::default();
         }
         let np = get("no_proxy").filter(|v| !v.trim().is_empty()).or_else(|| get("NO_PROXY")).unwrap_or_default();
         EnvSnapshot { vars, no_proxy: NoProxy::parse(&np) }
@@ -78,6 +91,16 @@ impl EnvSnapshot {
     pub fn for_scheme(&self, scheme: &Scheme) -> Option<(&'static str, &str)> {
         let order = if *scheme == Scheme::Wss { WSS_ORDER } else { WS_ORDER };
         order.iter().find_map(|k| self.vars.iter().find(|(n, _)| n == k).map(|(n, v)| (*n, v.as_str())))
+    }
+}
+
+/// The proxy variables a URL of `scheme` can use (with wss://'s when a
+/// redirect may lead from ws:// to wss://).
+fn names_for(scheme: &Scheme, redirects: bool) -> &'static [&'static str] {
+    match scheme {
+        Scheme::Ws if !redirects => WS_ORDER,
+        Scheme::Wss => WSS_ORDER,
+        Scheme::Ws => ALL_VARS,
     }
 }
 
@@ -238,9 +261,34 @@ mod tests {
 
     #[test]
     fn no_proxy_from_env() {
-        let e = env(&[("NO_PROXY", "a.b"), ("no_proxy", "c.d")]);
+        let p = ("http_proxy", "http://p:1");
+        let e = env(&[p, ("NO_PROXY", "a.b"), ("no_proxy", "c.d")]);
         assert!(e.no_proxy.matches(&name("c.d")) && !e.no_proxy.matches(&name("a.b")));
-        let e = env(&[("NO_PROXY", "a.b")]);
+        let e = env(&[p, ("NO_PROXY", "a.b")]);
         assert!(e.no_proxy.matches(&name("x.a.b")));
+        // without a proxy variable no_proxy changes nothing, so it is not read
+        let e = env(&[("no_proxy", "c.d")]);
+        assert!(e == EnvSnapshot::default() && e.for_scheme(&Scheme::Ws).is_none());
+    }
+
+    #[test]
+    fn only_the_schemes_variables_are_read() {
+        use std::cell::RefCell;
+        let asked = RefCell::new(Vec::new());
+        let get = |k: &str| {
+            asked.borrow_mut().push(k.to_string());
+            (k == "http_proxy").then(|| "http://p:1".to_string())
+        };
+        let e = EnvSnapshot::lookup_names(WS_ORDER, get);
+        assert_eq!(e.for_scheme(&Scheme::Ws), Some(("http_proxy", "http://p:1")));
+        let a = asked.borrow().clone();
+        assert_eq!(a, ["ws_proxy", "WS_PROXY", "http_proxy", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"]);
+        // each scheme reads its own list; a ws:// URL that may be redirected
+        // to wss:// reads wss://'s too (a redirect never goes wss -> ws)
+        assert_eq!(names_for(&Scheme::Ws, false), WS_ORDER);
+        assert_eq!(names_for(&Scheme::Wss, false), WSS_ORDER);
+        assert_eq!(names_for(&Scheme::Wss, true), WSS_ORDER);
+        let both = names_for(&Scheme::Ws, true);
+        assert!(WSS_ORDER.iter().chain(WS_ORDER).all(|k| both.contains(k)));
     }
 }

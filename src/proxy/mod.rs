@@ -267,13 +267,20 @@ pub fn parse_option(
     Some(r)
 }
 
-/// Completes the proxy options once every key is parsed: reads the
-/// environment (on the `ws_open` thread) when `"proxy"` was not given.
+/// Completes the proxy options once every key is parsed (the environment
+/// is read later, by `read_environment`, once the URL's scheme is known).
 pub fn finish(po: &mut ProxyOptions) -> std::result::Result<(), String> {
-    if !po.given {
-        po.setting = if po.from_env { Setting::Env(EnvSnapshot::read()) } else { Setting::Off };
-    }
     crate::tls::finish(&po.tls).map_err(|e| format!("proxy TLS: {e}"))
+}
+
+/// Reads the proxy variables of the environment, on the `ws_open` thread,
+/// when `"proxy"` was not given and `"proxyFromEnvironment"` is not false:
+/// those a URL of `scheme` uses (and wss://'s too when `redirects` may lead
+/// there). The snapshot is kept for every reconnect of the socket.
+pub fn read_environment(po: &mut ProxyOptions, scheme: &Scheme, redirects: bool) {
+    if !po.given {
+        po.setting = if po.from_env { Setting::Env(EnvSnapshot::read(scheme, redirects)) } else { Setting::Off };
+    }
 }
 
 /// The proxy a connection to `target` goes through, and where it was set.

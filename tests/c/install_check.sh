@@ -57,7 +57,7 @@ pc=$(find "$prefix" -name wsclient.pc | head -n 1)
 libdir=$(dirname "$(dirname "$pc")")
 real=$libdir/libwsclient.so.$version
 for f in "$prefix/include/wsclient.h" "$real" "$libdir/libwsclient.a" \
-         "$libdir/pkgconfig/wsclient-static.pc" \
+         "$libdir/pkgconfig/wsclient-static.pc" "$libdir/pkgconfig/wsclient-shared.pc" \
          "$libdir/cmake/wsclient/wsclientConfig.cmake" \
          "$libdir/cmake/wsclient/wsclientConfigVersion.cmake" \
          "$prefix/bin/wsclient-echo-server" \
@@ -213,14 +213,14 @@ export PKG_CONFIG_PATH
 step "6. pkg-config consumers"
 [ "$("$pkgconfig" --modversion wsclient)" = "$version" ] || fail "pkg-config --modversion wsclient is not $version"
 [ "$("$pkgconfig" --modversion wsclient-static)" = "$version" ] || fail "pkg-config --modversion wsclient-static is not $version"
-build_pc() { # NAME PKG-CONFIG-ARGS...
+build_pc() { # NAME PKG-CONFIG-ARGS...   ($pre_libs: linker flags before the libraries)
     name=$1
     shift
     flags=$("$pkgconfig" --cflags "$@")
     libs=$("$pkgconfig" --libs "$@")
-    echo "$name: cc \$(pkg-config --cflags --libs $*) = $flags $libs"
+    echo "$name: cc ${pre_libs:+$pre_libs }\$(pkg-config --cflags --libs $*) = $flags $libs"
     # shellcheck disable=SC2086 # word splitting of the flags is intended
-    "$cc" $flags -Wall -Wextra -Werror -o "$work/$name" "$consumer_src/consumer.c" $libs -Wl,--no-undefined
+    "$cc" $flags -Wall -Wextra -Werror -o "$work/$name" "$consumer_src/consumer.c" ${pre_libs:-} $libs -Wl,--no-undefined
 }
 build_pc pc_shared wsclient
 n=$(needed "$work/pc_shared")
@@ -233,7 +233,14 @@ echo "$out"
 [ "$(echo "$out" | head -n 1)" = "wsclient $version" ] || fail "ws_version() is not the pkg-config version $version"
 build_pc pc_static wsclient-static
 build_pc pc_static2 --static wsclient-static
-for t in pc_static pc_static2; do
+# the issue's form: `pkg-config --static --libs wsclient` links the archive,
+# also where the linker would otherwise record every library it is given
+build_pc pc_static3 --static wsclient
+pre_libs=-Wl,--no-as-needed build_pc pc_static4 --static wsclient
+# and the .pc file named by its path (pkg-config finds wsclient-shared.pc
+# next to it)
+PKG_CONFIG_PATH= build_pc pc_static5 --static "$libdir/pkgconfig/wsclient.pc"
+for t in pc_static pc_static2 pc_static3 pc_static4 pc_static5; do
     case " $(needed "$work/$t") " in
     *libwsclient*) fail "$t depends on libwsclient.so" ;;
     esac
@@ -253,6 +260,8 @@ echo "includedir after the move: $inc"
 start_server
 build_pc pc_moved wsclient-static
 "$work/pc_moved" "$url" static
+build_pc pc_moved2 --static wsclient
+"$work/pc_moved2" "$url" static
 case " $progs " in
 *" wscat "*)
     # RUNPATH $ORIGIN/../lib: no LD_LIBRARY_PATH needed
