@@ -490,7 +490,7 @@ mod tests {
         let mut at = 0;
         loop {
             let mut chunk = vec![0u8; 100_000];
-            let s = i.step(&input[at..], &mut chunk)?;
+            let s = i.step(&input[at..], &mut chunk).map_err(|e| e.why)?;
             at += s.consumed;
             out.extend_from_slice(&chunk[..s.produced]);
             if s.ended || (at == input.len() && !s.full) {

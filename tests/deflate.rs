@@ -139,13 +139,13 @@ fn send_z(p: &mut Peer, z: &mut Z, op: u8, m: &[u8]) {
 /// A server that answers with `answer` (the Sec-WebSocket-Extensions
 /// value, or none), records the offer, then runs `f`.
 fn serve_z<T: Send + 'static>(
-    answer: Option<&'static str>,
+    answer: Option<&str>,
     f: impl FnOnce(&mut Peer, Option<String>) -> T + Send + 'static,
 ) -> Server<T> {
+    let extra = answer.map(|a| format!("Sec-WebSocket-Extensions: {a}\r\n")).unwrap_or_default();
     serve_tcp(move |mut s| {
         let (req, leftover) = read_request(&mut s);
         let offer = req.get("sec-websocket-extensions").map(str::to_string);
-        let extra = answer.map(|a| format!("Sec-WebSocket-Extensions: {a}\r\n")).unwrap_or_default();
         use std::io::Write;
         s.write_all(response_101(&req, &extra).as_bytes()).expect("server: write 101");
         let mut p = Peer::new(s, req, leftover);
@@ -311,16 +311,13 @@ fn messages_both_ways_for_every_parameter_combination() {
     let sizes = [0usize, 1, 10, 1000, 5000, 65_536, 300_000, 1 << 20];
     for (cbits, sbits) in [(15u8, 15u8), (9, 9), (8, 8), (12, 10)] {
         for (cnct, snct) in [(false, false), (true, true), (true, false), (false, true)] {
-            let answer: &'static str = Box::leak(
-                format!(
-                    "permessage-deflate; client_max_window_bits={cbits}; server_max_window_bits={sbits}{}{}",
-                    if cnct { "; client_no_context_takeover" } else { "" },
-                    if snct { "; server_no_context_takeover" } else { "" }
-                )
-                .into_boxed_str(),
+            let answer = format!(
+                "permessage-deflate; client_max_window_bits={cbits}; server_max_window_bits={sbits}{}{}",
+                if cnct { "; client_no_context_takeover" } else { "" },
+                if snct { "; server_no_context_takeover" } else { "" }
             );
             let n = sizes.len() * 2;
-            let srv = serve_z(Some(answer), move |p, _| {
+            let srv = serve_z(Some(&answer), move |p, _| {
                 let mut z = Z::new(cbits, cnct, sbits, snct);
                 for k in 0..n {
                     let (op, compressed, m) = recv(p, &mut z);

@@ -67,6 +67,14 @@ pub struct Step {
     pub full: bool,
 }
 
+/// A [`Inflater::step`] that met data that does not inflate.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StepError {
+    /// Bytes written to the output before the bad data.
+    pub produced: usize,
+    pub why: String,
+}
+
 /// The receiving side's decompressor for one connection.
 pub struct Inflater {
     /// Window flate2 decodes with (the agreed server window, 8 read as 9).
@@ -126,12 +134,15 @@ impl Inflater {
     /// it reaches before the current call's output, so with one-window
     /// steps every stream that needs more than twice the agreed window
     /// fails (see the module documentation). Never produces more than
-    /// `out.len()` bytes (the caller bounds every step).
-    pub fn step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Step, String> {
+    /// `out.len()` bytes (the caller bounds every step). On corrupt data
+    /// the error says how many bytes the step wrote to `out` before it (the
+    /// caller checks them as it would any other, so that which failure is
+    /// reported does not depend on how the input was split into steps).
+    pub fn step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Step, StepError> {
         self.used = true;
         let n = out.len().min(1 << self.bits);
         let out = &mut out[..n];
-        let z = self.decoder()?;
+        let z = self.decoder().map_err(|why| StepError { produced: 0, why })?;
         let (in0, out0) = (z.total_in(), z.total_out());
         let r = z.decompress(input, out, FlushDecompress::Sync);
         let consumed = (z.total_in() - in0) as usize;
@@ -143,13 +154,14 @@ impl Inflater {
                 // connection failed) would need a fresh one anyway
                 self.z = None;
                 let what = e.message().unwrap_or("invalid data");
-                return Err(match what {
+                let why = match what {
                     "invalid distance too far back" => format!(
                         "{what}: the stream needs a larger window than the agreed server_max_window_bits={}",
                         self.hist.cap.trailing_zeros()
                     ),
                     _ => what.to_string(),
-                });
+                };
+                return Err(StepError { produced, why });
             }
         };
         if self.takeover {

@@ -19,6 +19,25 @@ pub(super) fn compression_error(close: u16, msg: impl Into<String>) -> ProtoErro
 }
 
 impl Reader {
+    /// Checks the inflated bytes so far: UTF-8 of a text message first, then
+    /// maxMessageSize (the room never lets more than maxMessageSize + 1
+    /// bytes in, so the first check sees the same bytes whatever the steps
+    /// were).
+    fn check_inflated(&mut self) -> Result<(), ProtoError> {
+        self.check_utf8(false)?;
+        if self.max_message > 0 && self.taken + self.msg_len as u64 > self.max_message as u64 {
+            return Err(ProtoError {
+                code: Code::MessageTooBig,
+                close: 1009,
+                msg: format!(
+                    "message too big: more than {} bytes after decompression from the server, maxMessageSize is {}",
+                    self.max_message, self.max_message
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Room for inflated bytes in `msg` (grown by doubling, never past
     /// maxMessageSize + 1, in stream mode never past PIECE_CAP). 0: stream
     /// mode, the pieces held must be taken first.
@@ -72,9 +91,20 @@ impl Reader {
             };
             let z = self.inflate.as_mut().expect("compressed only when negotiated");
             let out = &mut self.msg[self.msg_len..self.msg_len + room];
-            let step = z
-                .step(input, out)
-                .map_err(|why| compression_error(1007, format!("corrupt compressed data from the server ({why})")))?;
+            let step = match z.step(input, out) {
+                Ok(step) => step,
+                Err(e) => {
+                    // what inflated before the bad data is checked first, so
+                    // that the failure reported does not depend on how the
+                    // server's bytes were split into reads
+                    self.msg_len += e.produced;
+                    self.check_inflated()?;
+                    return Err(compression_error(
+                        1007,
+                        format!("corrupt compressed data from the server ({})", e.why),
+                    ));
+                }
+            };
             let left = input.len() - step.consumed;
             match src {
                 Src::Frame => {
@@ -85,17 +115,7 @@ impl Reader {
                 Src::Drain => {}
             }
             self.msg_len += step.produced;
-            if self.max_message > 0 && self.taken + self.msg_len as u64 > self.max_message as u64 {
-                return Err(ProtoError {
-                    code: Code::MessageTooBig,
-                    close: 1009,
-                    msg: format!(
-                        "message too big: more than {} bytes after decompression from the server, maxMessageSize is {}",
-                        self.max_message, self.max_message
-                    ),
-                });
-            }
-            self.check_utf8(false)?;
+            self.check_inflated()?;
             if step.ended {
                 // a final block (RFC 7692 section 7.2.3.3): nothing may follow
                 if matches!(src, Src::Frame) && (left > 0 || self.frame_remaining > 0) {
