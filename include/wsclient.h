@@ -210,10 +210,9 @@
 #define WS_E_MESSAGE_UNFINISHED 31
 
 // permessage-deflate failed: the server sent corrupt compressed data or a
-// message that refers back beyond the agreed window of the earlier ones
-// (closed with 1007), a compressed message (RSV1) although compression was
-// not negotiated, or RSV1 on a continuation or control frame (closed with
-// 1002).
+// stream that needs a larger window than agreed (closed with 1007), a
+// compressed message (RSV1) although compression was not negotiated, or
+// RSV1 on a continuation or control frame (closed with 1002).
 #define WS_E_COMPRESSION 32
 
 // The connection is open (after ws_open, ws_open_async or a reconnect);

@@ -62,7 +62,8 @@ pub struct Step {
     /// The server ended its deflate stream (a block with BFINAL set):
     /// whatever follows in this message is not deflate data.
     pub ended: bool,
-    /// The step filled its output: more may follow without more input.
+    /// The step filled its output (at most one window): more may follow
+    /// without more input.
     pub full: bool,
 }
 
@@ -76,9 +77,8 @@ pub struct StepError {
 
 /// The receiving side's decompressor for one connection.
 pub struct Inflater {
-    /// The agreed server window is smaller than the decoder's 32 KiB: the
-    /// decoder is primed afresh from `hist` for every message (see `step`).
-    small: bool,
+    /// Window flate2 decodes with (the agreed server window, 8 read as 9).
+    bits: u8,
     /// Context takeover by the server: history carries over between messages.
     takeover: bool,
     pub(super) z: Option<Decompress>,
@@ -95,7 +95,7 @@ impl Inflater {
     pub fn new(a: &Agreed, stats: Arc<Stats>) -> Inflater {
         let cap = 1usize << a.server_max_window_bits;
         Inflater {
-            small: a.server_max_window_bits < 15,
+            bits: a.server_max_window_bits.max(9),
             takeover: !a.server_no_context_takeover,
             z: None,
             stale: false,
@@ -117,7 +117,7 @@ impl Inflater {
                     z.reset(false);
                     z
                 }
-                None => Decompress::new_with_window_bits(false, 15),
+                None => Decompress::new_with_window_bits(false, self.bits),
             };
             if self.takeover && !self.hist.buf.is_empty() {
                 z.set_dictionary(&self.hist.contiguous())
@@ -129,20 +129,19 @@ impl Inflater {
         Ok(self.z.as_mut().expect("created above"))
     }
 
-    /// Inflates from `input` into `out` (never more than `out.len()` bytes:
-    /// the caller bounds every step). The decoder always has the full 32 KiB
-    /// window, so that whether a back-reference resolves does not depend on
-    /// how the input was split into calls (zlib checks a distance against
-    /// its window only where it reaches before the current call's output):
-    /// a reference resolves if it reaches into this message's output (up to
-    /// 32 KiB back) or, with context takeover, into the last
-    /// 2^server_max_window_bits bytes of the earlier messages; further back
-    /// fails with "invalid distance too far back". On corrupt data the error
-    /// says how many bytes the step wrote to `out` before it (the caller
-    /// checks them as it would any other, for the same reason).
+    /// Inflates from `input` into `out`, at most one window (2^bits bytes)
+    /// per call: zlib checks a back-reference against the window only when
+    /// it reaches before the current call's output, so with one-window
+    /// steps every stream that needs more than twice the agreed window
+    /// fails (see the module documentation). Never produces more than
+    /// `out.len()` bytes (the caller bounds every step). On corrupt data
+    /// the error says how many bytes the step wrote to `out` before it (the
+    /// caller checks them as it would any other, so that which failure is
+    /// reported does not depend on how the input was split into steps).
     pub fn step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Step, StepError> {
         self.used = true;
-        let n = out.len();
+        let n = out.len().min(1 << self.bits);
+        let out = &mut out[..n];
         let z = self.decoder().map_err(|why| StepError { produced: 0, why })?;
         let (in0, out0) = (z.total_in(), z.total_out());
         let r = z.decompress(input, out, FlushDecompress::Sync);
@@ -156,13 +155,10 @@ impl Inflater {
                 self.z = None;
                 let what = e.message().unwrap_or("invalid data");
                 let why = match what {
-                    "invalid distance too far back" if self.takeover => format!(
-                        "{what}: a back-reference beyond this message and the agreed window of the earlier ones (server_max_window_bits={})",
+                    "invalid distance too far back" => format!(
+                        "{what}: the stream needs a larger window than the agreed server_max_window_bits={}",
                         self.hist.cap.trailing_zeros()
                     ),
-                    "invalid distance too far back" => {
-                        format!("{what}: a back-reference before the start of the message (server_no_context_takeover)")
-                    }
                     _ => what.to_string(),
                 };
                 return Err(StepError { produced, why });
@@ -180,10 +176,8 @@ impl Inflater {
 
     /// The end of a compressed message.
     pub fn end_message(&mut self) {
-        if !self.takeover || self.small {
-            // no context carries over: start the next message afresh; or
-            // only the agreed window does, which the decoder's 32 KiB window
-            // would exceed: prime it with exactly that
+        if !self.takeover {
+            // no context carries over: start the next message afresh
             self.stale = self.z.is_some();
         }
     }

@@ -164,10 +164,9 @@ pub const WS_E_PROXY_PROTOCOL: c_int = 30;
 /// sent or taken.
 pub const WS_E_MESSAGE_UNFINISHED: c_int = 31;
 /// permessage-deflate failed: the server sent corrupt compressed data or a
-/// message that refers back beyond the agreed window of the earlier ones
-/// (closed with 1007), a compressed message (RSV1) although compression was
-/// not negotiated, or RSV1 on a continuation or control frame (closed with
-/// 1002).
+/// stream that needs a larger window than agreed (closed with 1007), a
+/// compressed message (RSV1) although compression was not negotiated, or
+/// RSV1 on a continuation or control frame (closed with 1002).
 pub const WS_E_COMPRESSION: c_int = 32;
 
 // ---- events (ws_next_event, callbacks) --------------------------------------------
