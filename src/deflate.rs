@@ -10,8 +10,8 @@
 //! idle connection gives its compressor back (dropping context is always
 //! allowed: the peer's decoder never requires a back-reference) and its
 //! decompressor too, keeping only the bytes context takeover obliges it to
-//! keep (the last 2^serverMaxWindowBits bytes received, or fewer if fewer
-//! arrived), from which a later decompressor is primed.
+//! keep (the last 2^serverMaxWindowBits bytes received, 512 for 8 bits, or
+//! fewer if fewer arrived), from which a later decompressor is primed.
 //!
 //! The codec is zlib-rs (through flate2 for inflating). Its compressor has a
 //! fixed 128 KiB hash table (as zlib-ng) plus buffers sized by the window
@@ -37,9 +37,13 @@
 //! the current inflate call, so [`Inflater::step`] inflates at most one
 //! window per call; a stream that needs more than twice the agreed window
 //! (four times for 8 bits, read with 9) then fails with "invalid distance
-//! too far back". Shorter overreach is tolerated: it costs nothing (the
-//! window buffer is 32 KiB whatever was agreed) and zlib offers no exact
-//! check.
+//! too far back" (1007). Shorter overreach may resolve, depending on where
+//! the calls split the output: the frame reader places every call by the
+//! server's bytes alone (input up to fixed chunk boundaries of the frame,
+//! output room of one window; `proto::Reader::inflate_frame`), so the
+//! outcome is the same however the reads split the stream, and the history
+//! kept over an idle release is the decoder's whole window, so it is the
+//! same whether or not the connection was idle. zlib offers no exact check.
 #![deny(unsafe_code)]
 
 use serde_json::Value;

@@ -79,6 +79,8 @@ pub struct StepError {
 pub struct Inflater {
     /// Window flate2 decodes with (the agreed server window, 8 read as 9).
     bits: u8,
+    /// The agreed server_max_window_bits (for messages).
+    agreed_bits: u8,
     /// Context takeover by the server: history carries over between messages.
     takeover: bool,
     pub(super) z: Option<Decompress>,
@@ -93,9 +95,14 @@ pub struct Inflater {
 
 impl Inflater {
     pub fn new(a: &Agreed, stats: Arc<Stats>) -> Inflater {
-        let cap = 1usize << a.server_max_window_bits;
+        // the history is the decoder's whole window (512 bytes for an
+        // agreed 8, read with 9), so that a decoder primed from it after an
+        // idle release resolves exactly what the live one would have
+        let bits = a.server_max_window_bits.max(9);
+        let cap = 1usize << bits;
         Inflater {
-            bits: a.server_max_window_bits.max(9),
+            bits,
+            agreed_bits: a.server_max_window_bits,
             takeover: !a.server_no_context_takeover,
             z: None,
             stale: false,
@@ -103,6 +110,11 @@ impl Inflater {
             used: false,
             stats,
         }
+    }
+
+    /// The most one [`Inflater::step`] produces: the decoder's window.
+    pub fn step_size(&self) -> usize {
+        1 << self.bits
     }
 
     /// Counts data payload bytes received (compressed or not).
@@ -129,15 +141,18 @@ impl Inflater {
         Ok(self.z.as_mut().expect("created above"))
     }
 
-    /// Inflates from `input` into `out`, at most one window (2^bits bytes)
-    /// per call: zlib checks a back-reference against the window only when
-    /// it reaches before the current call's output, so with one-window
+    /// Inflates from `input` into `out`, at most [`Inflater::step_size`]
+    /// bytes per call: zlib checks a back-reference against the window only
+    /// where it reaches before the current call's output, so with one-window
     /// steps every stream that needs more than twice the agreed window
     /// fails (see the module documentation). Never produces more than
-    /// `out.len()` bytes (the caller bounds every step). On corrupt data
-    /// the error says how many bytes the step wrote to `out` before it (the
-    /// caller checks them as it would any other, so that which failure is
-    /// reported does not depend on how the input was split into steps).
+    /// `out.len()` bytes (the caller bounds every step). Whether a
+    /// reference between one and two windows back resolves depends on
+    /// where the calls begin and end, so the caller makes those depend on
+    /// the server's bytes only (`proto::Reader::inflate_frame`). On corrupt
+    /// data the error says how many bytes the step wrote to `out` before it
+    /// (the caller checks them as it would any other, so that which failure
+    /// is reported does not depend on how the input was split into steps).
     pub fn step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Step, StepError> {
         self.used = true;
         let n = out.len().min(1 << self.bits);
@@ -157,7 +172,7 @@ impl Inflater {
                 let why = match what {
                     "invalid distance too far back" => format!(
                         "{what}: the stream needs a larger window than the agreed server_max_window_bits={}",
-                        self.hist.cap.trailing_zeros()
+                        self.agreed_bits
                     ),
                     _ => what.to_string(),
                 };

@@ -12,6 +12,20 @@ use crate::error::Code;
 /// never exceeds maxMessageSize + 1 (one byte over says "too big").
 const INFLATE_STEP: usize = 16 * 1024;
 
+/// Compressed input goes to the inflater in pieces that end where the
+/// frame's remaining length is a multiple of this (or at the frame's end),
+/// never where a read happened to end: see [`Reader::inflate_frame`].
+const IN_CHUNK: u64 = 4096;
+
+/// How much of a compressed frame with `remaining` payload bytes the next
+/// inflate step takes: up to the next chunk boundary.
+fn chunk_input(remaining: u64) -> u64 {
+    match remaining % IN_CHUNK {
+        0 => remaining.min(IN_CHUNK),
+        r => r,
+    }
+}
+
 /// A permessage-deflate failure: RSV1 where it must not be (1002) or data
 /// that does not inflate (1007, RFC 7692 section 8 via RFC 6455 7.4.1).
 pub(super) fn compression_error(close: u16, msg: impl Into<String>) -> ProtoError {
@@ -38,25 +52,33 @@ impl Reader {
         Ok(())
     }
 
-    /// Room for inflated bytes in `msg` (grown by doubling, never past
-    /// maxMessageSize + 1, in stream mode never past PIECE_CAP). 0: stream
-    /// mode, the pieces held must be taken first.
-    pub(super) fn inflate_room(&mut self) -> usize {
-        let total = if self.max_message > 0 {
-            (self.max_message as u64 + 1).saturating_sub(self.taken).min(usize::MAX as u64) as usize
+    /// Room for the next inflate step in `msg`: `step` bytes (the
+    /// inflater's step size), fewer only where maxMessageSize + 1 (one byte
+    /// over says "too big") ends the message; the buffer grows by doubling.
+    /// 0: the message is at that limit, or in stream mode the pieces held
+    /// leave less than that room under PIECE_CAP and must be taken first.
+    /// The room depends on the bytes inflated so far only (not on the
+    /// buffer a previous message left, nor on how much of the pieces the
+    /// host took), which keeps the inflate steps where the server's bytes
+    /// put them.
+    pub(super) fn inflate_room(&mut self, step: usize) -> usize {
+        let left = if self.max_message > 0 {
+            let total = self.taken + self.msg_len as u64;
+            (self.max_message as u64 + 1).saturating_sub(total).min(usize::MAX as u64) as usize
         } else {
             usize::MAX
         };
-        let cap = if self.stream { total.min(PIECE_CAP) } else { total };
-        if self.msg_len >= cap {
+        let want = step.min(left);
+        if want == 0 || (self.stream && PIECE_CAP.saturating_sub(self.msg_len) < want) {
             return 0;
         }
-        if self.msg.len() <= self.msg_len {
-            let to = (self.msg_len * 2).max(INFLATE_STEP).min(cap);
+        if self.msg.len() - self.msg_len < want {
+            let to = (self.msg_len * 2).max(INFLATE_STEP).max(self.msg_len + want);
+            let to = if self.stream { to.min(PIECE_CAP) } else { to.min(self.msg_len.saturating_add(left)) };
             self.msg.reserve_exact(to - self.msg.len());
             self.msg.resize(to, 0);
         }
-        self.msg.len().min(cap) - self.msg_len
+        want
     }
 
     /// Inflates the current compressed frame's payload (and after the
@@ -65,6 +87,16 @@ impl Reader {
     /// come. Ok(true): this frame is done (the last one: the message is
     /// complete); Ok(false): more bytes are needed, or in stream mode the
     /// pieces held must be taken first.
+    ///
+    /// Every step begins and ends where the server's bytes put it: its
+    /// input ends at a chunk boundary of the frame (IN_CHUNK, counted from
+    /// the frame's end) or the frame's end, waiting for the bytes up to
+    /// there, and its output room is one inflater step (see
+    /// [`Reader::inflate_room`]). zlib resolves a back-reference one to two
+    /// windows back or not depending on where the calls split the output;
+    /// with steps fixed so, the outcome (and every other event) is the same
+    /// however the reads split the stream (the frame_reader fuzz target
+    /// compares splits).
     pub(super) fn inflate_frame(&mut self) -> Result<bool, ProtoError> {
         enum Src {
             Frame,
@@ -72,13 +104,14 @@ impl Reader {
             Drain,
         }
         loop {
-            let room = self.inflate_room();
+            let step_size = self.inflate.as_ref().expect("compressed only when negotiated").step_size();
+            let room = self.inflate_room(step_size);
             if room == 0 {
                 return Ok(false);
             }
             let (src, input): (Src, &[u8]) = if self.frame_remaining > 0 {
-                let take = self.frame_remaining.min((self.end - self.start) as u64) as usize;
-                if take == 0 {
+                let take = chunk_input(self.frame_remaining) as usize;
+                if self.end - self.start < take {
                     return Ok(false);
                 }
                 (Src::Frame, &self.buf[self.start..self.start + take])

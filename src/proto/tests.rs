@@ -184,6 +184,87 @@ fn compressed_messages_in_any_chunking() {
     }
 }
 
+/// A server compressing with a 32 KiB window after agreeing to 9 bits: zlib
+/// resolves a reference one to two windows back or not depending on where
+/// the inflate calls split the output. The reader places the steps by the
+/// server's bytes, so every read split gives the same events; a reference
+/// more than two windows back always fails.
+#[test]
+fn references_beyond_the_agreed_window_give_the_same_result_however_the_reads_split() {
+    let noise = |n: usize, seed: u32| -> Vec<u8> {
+        (0..n as u32).map(|i| ((i ^ seed).wrapping_mul(2654435761) >> 13) as u8).collect()
+    };
+    let mut outcomes = std::collections::BTreeSet::new();
+    for dist in (300..1400).step_by(61) {
+        let mut c = crate::deflate::Compressor::new(&agreed(15, false), Default::default());
+        let b = noise(dist, dist as u32);
+        let mut s = frame(0xC2, &deflated(&mut c, &noise(200, 1)));
+        // the repeat in pieces of frames, so that frame ends fall inside it
+        let z = deflated(&mut c, &[&b[..], &b[..], &noise(3000, 2)[..]].concat());
+        let (x, y) = z.split_at(z.len() / 2);
+        s.extend(frame(0x42, x));
+        s.extend(frame(0x80, y));
+        s.extend(frame(0x89, b"after"));
+        type Outcome = Result<Vec<(String, Option<(Kind, Vec<u8>)>)>, (Code, String)>;
+        let mut first: Option<(Outcome, usize)> = None;
+        for chunk in [1usize, 2, 7, 100, 999, 4096, 5000, 1 << 20] {
+            let mut r = deflating(1 << 20, 9, false);
+            let got = match feed(&mut r, &s, chunk).0 {
+                Ok(ev) => Ok(ev.into_iter().map(|(e, m)| (format!("{e:?}"), m)).collect()),
+                Err(e) => Err((e.code, e.msg)),
+            };
+            if let Err((code, msg)) = &got {
+                assert_eq!(*code, Code::Compression, "{msg}");
+                assert!(msg.contains("larger window than the agreed server_max_window_bits=9"), "{msg}");
+            } else if dist > 1024 {
+                panic!("a reference {dist} bytes back decoded with a 512-byte window");
+            }
+            match &first {
+                None => first = Some((got, chunk)),
+                Some((f, c0)) => assert!(*f == got, "distance {dist}: reads of {c0} and {chunk} bytes differ"),
+            }
+        }
+        outcomes.insert(first.unwrap().0.is_ok());
+    }
+    // both outcomes occur in the range (else the test shows nothing)
+    assert_eq!(outcomes.len(), 2);
+}
+
+/// With context takeover the history kept over an idle release is the
+/// decoder's whole window (512 bytes when 8 bits were agreed, read with 9):
+/// a message referring into the previous one resolves the same whether or
+/// not the decoder was released in between.
+#[test]
+fn an_idle_release_changes_nothing_that_resolves() {
+    for bits in [8u8, 9, 12] {
+        for dist in [200usize, 300, 500, 700, 3000, 5000] {
+            let b: Vec<u8> = (0..dist as u32).map(|i| (i.wrapping_mul(2654435761) >> 11) as u8).collect();
+            let mut c = crate::deflate::Compressor::new(&agreed(15, false), Default::default());
+            let (m1, m2) = (frame(0xC2, &deflated(&mut c, &b)), frame(0xC2, &deflated(&mut c, &b)));
+            let mut results = Vec::new();
+            for idle in [false, true] {
+                let mut r = deflating(1 << 20, bits, false);
+                if feed(&mut r, &m1, 1 << 20).0.is_err() {
+                    // noise with a chance match further back than the window
+                    results.push(None);
+                    continue;
+                }
+                if idle {
+                    let z = r.inflate.as_mut().unwrap();
+                    z.trim();
+                    z.trim();
+                }
+                results.push(Some(feed(&mut r, &m2, 1 << 20).0.map_err(|e| e.msg)));
+            }
+            assert_eq!(results[0], results[1], "bits {bits} distance {dist}");
+            if dist <= 500 {
+                // inside the window: resolves, released or not
+                assert!(matches!(&results[1], Some(Ok(_))), "bits {bits} distance {dist}: {:?}", results[1]);
+            }
+        }
+    }
+}
+
 #[test]
 fn compression_violations() {
     let mut c = crate::deflate::Compressor::new(&agreed(15, false), Default::default());
