@@ -7,7 +7,9 @@
 //! idle connections): nothing is allocated before the first compressed
 //! message in each direction; a compressor without context takeover is
 //! borrowed from a small process-wide pool for one message and returned; an
-//! idle connection gives its compressor back (dropping context is always
+//! idle connection (nothing compressed or inflated between two of the
+//! background thread's sweeps, `reactor::TRIM_PERIOD` apart, independent of
+//! keepalive) gives its compressor back (dropping context is always
 //! allowed: the peer's decoder never requires a back-reference) and its
 //! decompressor too, keeping only the bytes context takeover obliges it to
 //! keep (the last 2^serverMaxWindowBits bytes received, 512 for 8 bits, or

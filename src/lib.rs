@@ -43,6 +43,17 @@ pub mod internals {
     pub use crate::proto::{encode_frame, Event, Reader};
     pub use crate::resolve::{lookups_started, set_test_host};
 
+    /// What the permessage-deflate codecs of socket `sock`'s current
+    /// connection hold: (a compressor is held, bytes the decompressor holds:
+    /// its ~47 KiB state while live plus the history context takeover
+    /// keeps). None: no such socket or no connection now.
+    pub fn codec_memory(sock: i32) -> Option<(bool, usize)> {
+        match crate::registry::conn_or_socket(sock) {
+            Ok(Ok(conn)) => Some(conn.codec_memory()),
+            _ => None,
+        }
+    }
+
     /// Pause points for tests that force an interleaving (see
     /// `src/testhooks.rs`).
     pub mod hooks {

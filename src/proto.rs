@@ -283,6 +283,12 @@ impl Reader {
         }
     }
 
+    /// Bytes the decompressor holds (its state when live, the history kept
+    /// for context takeover), for the memory tests; 0 without deflate.
+    pub fn inflater_memory(&self) -> usize {
+        self.inflate.as_ref().map_or(0, |z| z.memory())
+    }
+
     /// Bytes held by the buffers (capacity), for the fuzz targets' memory
     /// bound: it follows the bytes received, not the lengths announced.
     pub fn memory(&self) -> usize {

@@ -31,12 +31,20 @@ enum Timer {
     Adopt,
     /// Serve a connection without waiting for epoll (bytes already buffered).
     Serve(u64),
+    /// Release the codec state of idle compressed connections (TRIM_PERIOD).
+    Trim,
 }
 
 /// Connections the program reads itself are watched only from this long after
 /// their opening: a short-lived connection (open, a few messages, close) then
 /// costs the background thread nothing, not even a wake-up.
 const ADOPT_DELAY: Duration = Duration::from_millis(100);
+
+/// How often the compressed connections are looked at: a compressor or
+/// decompressor not used between two looks is released (it may be hundreds
+/// of KiB; see `crate::deflate`), so a connection idle for 1 to 2 periods
+/// holds none, whatever its keepalive settings.
+pub(crate) const TRIM_PERIOD: Duration = Duration::from_secs(1);
 
 enum Cmd {
     Arm(u64),
@@ -55,6 +63,10 @@ pub struct Reactor {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Timer ids (the second half of a timer's key).
     next_timer: std::sync::atomic::AtomicU64,
+    /// A Timer::Trim is pending. Changed only with `conns` locked, so that a
+    /// compressed connection registered while the last sweep finds none
+    /// still gets one.
+    trim_due: std::sync::atomic::AtomicBool,
 }
 
 struct Entry {
@@ -64,6 +76,8 @@ struct Entry {
     /// The connection's keepalive timer, cancelled with the connection (it
     /// may be "pingInterval" away: 30 s by default).
     ka: Option<TimerKey>,
+    /// permessage-deflate was agreed: swept every TRIM_PERIOD.
+    codec: bool,
 }
 
 /// A keepalive timer for `token` at `at`, recorded in its entry; None when
@@ -94,6 +108,7 @@ pub fn get() -> Result<Arc<Reactor>> {
                 late: Mutex::new((Vec::new(), false)),
                 thread: Mutex::new(None),
                 next_timer: std::sync::atomic::AtomicU64::new(1),
+                trim_due: std::sync::atomic::AtomicBool::new(false),
             })
         })
         .and_then(|r| {
@@ -166,7 +181,15 @@ fn command(r: &Reactor, c: Cmd) {
 pub fn register(r: &Reactor, conn: Arc<Conn>, immediate: bool) {
     let token = conn.token;
     let immediate = immediate || conn.ping_interval() < ADOPT_DELAY * 2;
-    r.conns.lock().insert(token, Entry { conn: conn.clone(), added: immediate, ka: None });
+    let codec = conn.compressed();
+    let sweep = {
+        let mut conns = r.conns.lock();
+        conns.insert(token, Entry { conn: conn.clone(), added: immediate, ka: None, codec });
+        codec && !r.trim_due.swap(true, std::sync::atomic::Ordering::Relaxed)
+    };
+    if sweep {
+        command(r, Cmd::At(key(r, Instant::now() + TRIM_PERIOD), Timer::Trim));
+    }
     if immediate {
         add(r, &conn);
     } else {
@@ -373,5 +396,29 @@ fn fire(
         Timer::Call(job) => {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
         }
+        Timer::Trim => {
+            if trim_idle(r) {
+                push(timers, Instant::now() + TRIM_PERIOD, Timer::Trim);
+            }
+        }
     }
+}
+
+/// One sweep over the compressed connections: each releases what it has
+/// not used since the previous sweep (`Conn::trim_if_idle`; a socket being
+/// read or written at this moment is skipped). Returns whether another
+/// sweep is needed (some compressed connection is still registered).
+fn trim_idle(r: &Reactor) -> bool {
+    let codecs: Vec<Arc<Conn>> = {
+        let conns = r.conns.lock();
+        let v: Vec<Arc<Conn>> = conns.values().filter(|e| e.codec).map(|e| e.conn.clone()).collect();
+        if v.is_empty() {
+            r.trim_due.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+        v
+    };
+    for c in &codecs {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.trim_if_idle()));
+    }
+    !codecs.is_empty()
 }

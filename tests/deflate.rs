@@ -382,6 +382,81 @@ fn a_large_message_goes_out_in_pieces_and_the_first_frame_alone_has_rsv1() {
     assert_same_bytes(&got, &m, "3 MiB in pieces");
 }
 
+// ---- memory of idle connections -----------------------------------------------------------
+
+/// Polls the codec state of socket `s` until `done` holds (at most `limit`).
+fn codec_memory_until(s: c_int, limit: Duration, done: impl Fn((bool, usize)) -> bool) -> (bool, usize) {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        let m = wsclient::internals::codec_memory(s).expect("socket has a connection");
+        if done(m) || std::time::Instant::now() >= end {
+            return m;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A compressed connection that goes quiet gives back its compressor and
+/// its decompressor within two sweeps (1 to 2 s), also with keepalive off
+/// (the sweep does not depend on it), keeping only the history the server's
+/// context takeover needs (at most its 32 KiB window); messages after the
+/// release still refer back into that history and decode bit-exact. With no
+/// context takeover either way nothing at all is kept.
+#[test]
+fn idle_compressed_connections_release_their_codecs_without_keepalive() {
+    let _w = watchdog("idle_compressed_connections_release_their_codecs_without_keepalive", secs(60));
+    const N: usize = 40; // 40 KiB each way: more than the 32 KiB windows
+    for (cnct, snct) in [(false, false), (true, true)] {
+        let answer = format!(
+            "permessage-deflate{}{}",
+            if cnct { "; client_no_context_takeover" } else { "" },
+            if snct { "; server_no_context_takeover" } else { "" }
+        );
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let srv = serve_z(Some(&answer), move |p, _| {
+            let mut z = Z::new(15, cnct, 15, snct);
+            for _ in 0..N {
+                let (op, compressed, m) = recv(p, &mut z);
+                assert!(compressed);
+                send_z(p, &mut z, op, &m);
+            }
+            // after the client's release: a message the server compresses
+            // against its history (the first message again: with context
+            // takeover, all back-references), and one more echo
+            go_rx.recv_timeout(T).expect("client: go");
+            send_z(p, &mut z, OP_TEXT, &payload(1024, 0, true));
+            let (op, compressed, m) = recv(p, &mut z);
+            assert!(compressed);
+            send_z(p, &mut z, op, &m);
+            let _ = p.read_until_close(T);
+        });
+        let s = open_ok(&srv.url("/"), Some(r#"{"pingInterval": 0, "compression": true}"#));
+        for k in 0..N {
+            let m = payload(1024, k as u64, true);
+            write_ok(s, &m, WS_TEXT);
+            let (t, got) = read_msg(s, 20_000);
+            assert_eq!(t, WS_TEXT);
+            assert_same_bytes(&got, &m, &format!("{answer}: message {k}"));
+        }
+        let (held, bytes) = wsclient::internals::codec_memory(s).unwrap();
+        assert!(held || cnct, "{answer}: a compressor is held right after use");
+        assert!(bytes >= 47_000, "{answer}: the decoder is live right after use ({bytes} bytes)");
+        let idle = codec_memory_until(s, secs(10), |(held, bytes)| !held && bytes <= 32 << 10);
+        let keep = if snct { 0 } else { 32 << 10 };
+        assert_eq!(idle, (false, keep), "{answer}: what an idle connection holds (within 10 s)");
+        go_tx.send(()).unwrap();
+        let (t, got) = read_msg(s, 20_000);
+        assert_eq!(t, WS_TEXT);
+        assert_same_bytes(&got, &payload(1024, 0, true), &format!("{answer}: after the release"));
+        let m = payload(1024, 99, true);
+        write_ok(s, &m, WS_TEXT);
+        let (_, got) = read_msg(s, 20_000);
+        assert_same_bytes(&got, &m, &format!("{answer}: echo after the release"));
+        close_ok(s);
+        srv.join();
+    }
+}
+
 // ---- the write path's limits ---------------------------------------------------------------
 
 #[test]

@@ -246,6 +246,21 @@ impl Conn {
         }
     }
 
+    /// permessage-deflate was agreed (its codecs are released when idle).
+    pub fn compressed(&self) -> bool {
+        self.deflate.is_some()
+    }
+
+    /// What the codecs hold now, for the memory tests: (a compressor is
+    /// held, bytes the decompressor holds). Waits for a reader or writer
+    /// working on the connection.
+    pub fn codec_memory(&self) -> (bool, usize) {
+        let compressor = self.deflate.as_ref().is_some_and(|z| z.lock().holds_state());
+        let rx = self.rx.lock();
+        let inflater = if rx.conn == self.token { rx.reader.inflater_memory() } else { 0 };
+        (compressor, inflater)
+    }
+
     /// Keepalive interval (Duration::MAX when off).
     pub fn ping_interval(&self) -> Duration {
         if self.ping_interval_us == 0 {

@@ -168,7 +168,6 @@ impl Compressor {
     }
 
     /// Whether a compressor is held (for the memory tests).
-    #[cfg(test)]
     pub fn holds_state(&self) -> bool {
         self.z.is_some()
     }

@@ -137,7 +137,14 @@ fn new_socket(url: *const c_char, options: *const c_char) -> Result<(i32, Arc<So
 ///   applies to the inflated bytes, checked while inflating in bounded
 ///   steps. A window of 8 bits is compressed with 9 (deflate's distances
 ///   then stay within 256 bytes) and read with 9 (zlib reads no 8-bit raw
-///   window). Bad compressed input: WS_E_COMPRESSION.
+///   window). Bad compressed input: WS_E_COMPRESSION. Memory: nothing is
+///   allocated before the first compressed message each way; a compressor
+///   (~270 KiB with the defaults) or decompressor (~47 KiB) not used for 1
+///   to 2 s is released, whatever "pingInterval" is, keeping only the
+///   bytes the server's context takeover needs (its last
+///   2^serverMaxWindowBits bytes, at most 32 KiB); the next message
+///   allocates again. A socket whose thread is blocked in ws_read keeps
+///   its decompressor until the read returns.
 ///
 /// `wss://` verifies the server certificate against the system trust store
 /// and the host name or IP address of the URL, and sends SNI. The whole
