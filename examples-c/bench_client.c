@@ -6,13 +6,26 @@
  *                  --count N --size S [--window 64]
  *   wsclient-bench --options JSON ...  (first: ws_open options, no spaces,
  *                  e.g. --options {"busyPoll":50} for busy polling)
- *   wsclient-bench --compress[=JSON] [--payload FILE] ...  (before the
- *                  contract's flags, after --options: offer permessage-deflate,
- *                  JSON the "compression" option, default true; --payload:
- *                  the message body is FILE's first S bytes, repeated as
- *                  needed, instead of the contract's a..z, e.g. repetitive
- *                  JSON tag updates; the stamp and the echo checks are the
- *                  same)
+ *   wsclient-bench --compress[=JSON] ...  (after --options, before the
+ *                  contract's flags: offer permessage-deflate, JSON the
+ *                  "compression" option, default true)
+ *   wsclient-bench [--payload FILE | --messages FILE] ...  (after
+ *                  --compress, before the contract's flags; one of the two):
+ *     --payload:  the message body is FILE's first S bytes, repeated as
+ *                 needed, instead of the contract's a..z; the stamp and the
+ *                 echo checks are the contract's.
+ *     --messages: FILE holds K lines of exactly S bytes each (newline
+ *                 after each, not sent), e.g. the JSON tag updates of
+ *                 benches/deflate/gen_tags.py; message i is line i % K with
+ *                 the 16 hex digits of %016x of i written at byte 8 (the
+ *                 generator's placeholder there keeps every message valid
+ *                 JSON). Echo i is checked for length and that stamp
+ *                 always, and compared whole (with its stamp) when
+ *                 i % 8 == 0. DEFLATEBENCH_TAMPER=stamp (expect the stamp
+ *                 of 6 for message 5) or =body (expect the last byte of
+ *                 message 8 changed) must make the run fail: the
+ *                 benchmark's self-test proves with it that the checks are
+ *                 live.
  *
  * rtt / bulk: ws_write one message, ws_read its echo (lent buffer, no copy).
  * pipeline:   queue messages with WS_MORE until 64 are in flight, put them on
@@ -20,7 +33,8 @@
  * connect:    ws_open, one text echo, ws_close (client-initiated closing
  *             handshake; ws_close waits for the server to close TCP).
  * Every echo is validated by bench_common.h (stamp always, whole payload
- * every 8th message); any failure exits non-zero without JSON. */
+ * every 8th message; with --messages the same rules at the stamp's offset
+ * 8, check_msg); any failure exits non-zero without JSON. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +43,99 @@
 #include "wsclient.h"
 
 static struct bench_args A;
-static unsigned char *base, *txbuf;
+static unsigned char *base, *txbuf, *txcheck;
 static const char *options; /* --options JSON, NULL: the defaults */
 static char *options_z;     /* options with "compression" (--compress) */
 static const char *payload_file; /* --payload FILE */
+static const char *messages_file; /* --messages FILE */
+
+/* --messages: K lines of A.size bytes, one after another (no newlines) */
+#define MSG_STAMP_OFFSET 8
+static unsigned char *lines;
+static size_t nlines;
+static int tamper; /* DEFLATEBENCH_TAMPER: 1 stamp, 2 body */
+
+static void load_messages(const char *path, size_t size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) bench_die("--messages: cannot open the file");
+    if (size < MSG_STAMP_OFFSET + BENCH_STAMP_LEN) bench_die("--messages: --size below 24 bytes");
+    size_t cap = 0, len = 0;
+    unsigned char *data = NULL;
+    for (;;) {
+        if (cap - len < 65536) {
+            cap = cap ? cap * 2 : 1 << 20;
+            data = (unsigned char *)realloc(data, cap);
+            if (!data) bench_die("oom");
+        }
+        size_t n = fread(data + len, 1, cap - len, f);
+        if (n == 0) break;
+        len += n;
+    }
+    fclose(f);
+    /* every line exactly size bytes, then '\n'; packed in place */
+    size_t at = 0;
+    nlines = 0;
+    while (at < len) {
+        const unsigned char *nl = (const unsigned char *)memchr(data + at, '\n', len - at);
+        size_t ll = nl ? (size_t)(nl - (data + at)) : len - at;
+        if (ll != size) {
+            fprintf(stderr, "error: --messages: line %zu has %zu bytes, --size is %zu\n", nlines + 1, ll, size);
+            exit(2);
+        }
+        memmove(data + nlines * size, data + at, size);
+        nlines++;
+        at += ll + (nl != NULL);
+    }
+    if (nlines == 0) bench_die("--messages: empty file");
+    lines = data;
+    const char *t = getenv("DEFLATEBENCH_TAMPER");
+    if (t && !strcmp(t, "stamp")) tamper = 1;
+    else if (t && !strcmp(t, "body")) tamper = 2;
+    else if (t && *t) bench_die("DEFLATEBENCH_TAMPER: stamp or body");
+}
+
+/* the 16 hex digits of %016x of i */
+static inline void msg_stamp(uint64_t i, unsigned char *out) {
+    static const char hex[] = "0123456789abcdef";
+    for (int k = 0; k < BENCH_STAMP_LEN; k++) out[k] = (unsigned char)hex[(i >> (4 * (BENCH_STAMP_LEN - 1 - k))) & 0xf];
+}
+
+/* message i (A.size bytes) into out */
+static inline void make_msg(uint64_t i, unsigned char *out) {
+    if (!lines) {
+        bench_make_payload(i, base, A.size, out);
+        return;
+    }
+    memcpy(out, lines + (size_t)(i % nlines) * A.size, A.size);
+    msg_stamp(i, out + MSG_STAMP_OFFSET);
+}
+
+/* echo i: length, stamp, and every 8th the whole message */
+static void check_msg(uint64_t i, const unsigned char *got, size_t len) {
+    if (!lines) {
+        bench_check_echo(i, got, len, base, A.size);
+        return;
+    }
+    char msg[128];
+    if (len != A.size) {
+        snprintf(msg, sizeof msg, "echo %llu: length %zu != %zu", (unsigned long long)i, len, A.size);
+        bench_die(msg);
+    }
+    unsigned char want[BENCH_STAMP_LEN];
+    msg_stamp(tamper == 1 && i == 5 ? 6 : i, want);
+    if (memcmp(got + MSG_STAMP_OFFSET, want, BENCH_STAMP_LEN)) {
+        snprintf(msg, sizeof msg, "echo %llu: stamp mismatch", (unsigned long long)i);
+        bench_die(msg);
+    }
+    if (i % BENCH_FULL_CHECK_EVERY == 0) {
+        make_msg(i, txcheck);
+        if (tamper == 2 && i == 8) txcheck[A.size - 1] ^= 1;
+        if (memcmp(got, txcheck, A.size)) {
+            snprintf(msg, sizeof msg, "echo %llu: payload content mismatch", (unsigned long long)i);
+            bench_die(msg);
+        }
+    }
+}
 
 /* --payload: FILE's bytes repeated to fill `size` (bench_base_payload's
  * a..z otherwise). */
@@ -62,7 +165,7 @@ static int open_ws(void) {
 }
 
 static void send_msg(int s, uint64_t i, int type) {
-    bench_make_payload(i, base, A.size, txbuf);
+    make_msg(i, txbuf);
     if (ws_write(s, txbuf, A.size, type) != WS_OK) fail("ws_write");
 }
 
@@ -78,7 +181,7 @@ static void recv_check(int s, uint64_t i) {
         }
         fail("ws_read");
     }
-    bench_check_echo(i, (const unsigned char *)data, len, base, A.size);
+    check_msg(i, (const unsigned char *)data, len);
 }
 
 int main(int argc, char **argv) {
@@ -105,16 +208,23 @@ int main(int argc, char **argv) {
         argv += 1;
         argc -= 1;
     }
-    if (argc > 2 && !strcmp(argv[1], "--payload")) {
-        payload_file = argv[2];
+    while (argc > 2 && (!strcmp(argv[1], "--payload") || !strcmp(argv[1], "--messages"))) {
+        if (payload_file || messages_file) bench_die("--payload and --messages: one of them, once");
+        *(argv[1][2] == 'p' ? &payload_file : &messages_file) = argv[2];
         argv[2] = argv[0];
         argv += 2;
         argc -= 2;
     }
     bench_parse_args(argc, argv, &A);
-    base = payload_file ? file_payload(payload_file, A.size) : bench_base_payload(A.size);
+    if (messages_file) {
+        load_messages(messages_file, A.size);
+        base = NULL;
+    } else {
+        base = payload_file ? file_payload(payload_file, A.size) : bench_base_payload(A.size);
+    }
     txbuf = (unsigned char *)malloc(A.size ? A.size : 1);
-    if (!txbuf) bench_die("oom");
+    txcheck = (unsigned char *)malloc(A.size ? A.size : 1);
+    if (!txbuf || !txcheck) bench_die("oom");
     uint64_t *lat = NULL;
     uint64_t t0, t1;
     if (A.workload == W_CONNECT) {
@@ -137,7 +247,7 @@ int main(int argc, char **argv) {
             uint64_t sent = 0, recvd = 0, w = A.window;
             while (recvd < A.count) {
                 while (sent < A.count && sent - recvd < w) {
-                    bench_make_payload(sent, base, A.size, txbuf);
+                    make_msg(sent, txbuf);
                     if (ws_write(s, txbuf, A.size, WS_TEXT | WS_MORE) != WS_OK) fail("ws_write");
                     sent++;
                 }
@@ -148,7 +258,7 @@ int main(int argc, char **argv) {
         } else {
             int type = A.workload == W_BULK ? WS_BINARY : WS_TEXT;
             for (uint64_t i = 0; i < A.count; i++) {
-                bench_make_payload(i, base, A.size, txbuf);
+                make_msg(i, txbuf);
                 uint64_t ts = bench_now_ns();
                 if (ws_write(s, txbuf, A.size, type) != WS_OK) fail("ws_write");
                 recv_check(s, i);
@@ -168,7 +278,9 @@ int main(int argc, char **argv) {
     bench_report("wsclient", &A, t1 - t0, lat, lat ? A.count : 0);
     free(lat);
     free(txbuf);
+    free(txcheck);
     free(base);
+    free(lines);
     free(options_z);
     return 0;
 }
