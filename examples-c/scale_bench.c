@@ -8,6 +8,17 @@
  *   wsclient-scale-bench --server PATH/wsclient-scale-server  (starts it)
  *   wsclient-scale-bench --url ws://127.0.0.1:PORT/            (a running one)
  *       [--conns 10000] [--interval-ms 3000] [--duration-s 15]
+ *       [--compress JSON] [--size BYTES] [--idle-s 3] [--server-flag F]...
+ *
+ * --compress: the "compression" ws_open option (e.g. true, or
+ * {"clientNoContextTakeover":true}); --size: every message is padded to
+ * this many bytes with JSON-like tag updates (repetitive, as a SCADA tag
+ * stream: what compression is for), default: just the timestamp and index;
+ * --idle-s: after the exchange, how long the connections stay idle before
+ * the last memory figure ("RSS per conn, idle after traffic": the codecs of
+ * compressed connections are released after 1-2 s without use);
+ * --server-flag: passed to the server started with --server (repeatable,
+ * e.g. --server-flag --pooled for wsclient-deflate-echo-server).
  *
  * Prints a human-readable report and, last, one JSON line. Exits non-zero
  * when a connection fails or a message is lost. */
@@ -57,6 +68,25 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 static pid_t server_pid;
+static const char *server_flags[12];
+static int n_server_flags;
+
+/* Message `k` of socket `i`: "<timestamp ns> <i> " then, up to `size`
+ * bytes, tag updates whose values drift with k (valid JSON-ish text). */
+static int make_message(char *out, size_t size, uint64_t ts, long i, long k) {
+    int len = snprintf(out, size > 64 ? size : 64, "%llu %ld ", (unsigned long long)ts, i);
+    long t = 0;
+    while ((size_t)len < size) {
+        char tag[96];
+        int n = snprintf(tag, sizeof tag, "{\"n\":\"Plant1/Line%ld/Motor%ld/Speed\",\"v\":%ld.%02ld,\"q\":\"GOOD\"},",
+                         (i + t) % 4, t % 16, 1400 + (k * 7 + t * 13) % 200, (k + t) % 100);
+        if ((size_t)(len + n) > size) n = (int)(size - (size_t)len);
+        memcpy(out + len, tag, (size_t)n);
+        len += n;
+        t++;
+    }
+    return len;
+}
 
 static void stop_server(void) {
     if (server_pid > 0) {
@@ -74,7 +104,11 @@ static int start_server(const char *path) {
     if (server_pid == 0) {
         dup2(p[1], 1);
         close(p[0]);
-        execl(path, path, "--port", "0", (char *)NULL);
+        char *args[16] = {(char *)path, "--port", "0"};
+        int n = 3;
+        for (int i = 0; i < n_server_flags && n < 15; i++) args[n++] = (char *)server_flags[i];
+        args[n] = NULL;
+        execv(path, args);
         _exit(127);
     }
     close(p[1]);
@@ -87,7 +121,9 @@ static int start_server(const char *path) {
 
 int main(int argc, char **argv) {
     const char *url = NULL, *server = NULL;
-    long conns = 10000, interval_ms = 3000, duration_s = 15;
+    long conns = 10000, interval_ms = 3000, duration_s = 15, idle_s = 3;
+    const char *compress = NULL;
+    size_t size = 0;
     char urlbuf[128];
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--url")) url = argv[i + 1];
@@ -95,12 +131,19 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--conns")) conns = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--interval-ms")) interval_ms = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--duration-s")) duration_s = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--idle-s")) idle_s = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--compress")) compress = argv[i + 1];
+        else if (!strcmp(argv[i], "--size")) size = (size_t)atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--server-flag") && n_server_flags < 12) server_flags[n_server_flags++] = argv[i + 1];
         else {
-            fprintf(stderr, "usage: %s (--url U | --server PATH) [--conns N] [--interval-ms MS] [--duration-s S]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s (--url U | --server PATH) [--conns N] [--interval-ms MS] [--duration-s S]\n"
+                    "          [--compress JSON] [--size BYTES] [--idle-s S] [--server-flag F]...\n",
+                    argv[0]);
             return 2;
         }
     }
-    if (conns < 1 || interval_ms < 1 || duration_s < 1 || (!url && !server)) {
+    if (conns < 1 || interval_ms < 1 || duration_s < 1 || idle_s < 0 || size > (1u << 20) || (!url && !server)) {
         fprintf(stderr, "scale: need --url or --server, and positive numbers\n");
         return 2;
     }
@@ -128,8 +171,11 @@ int main(int argc, char **argv) {
     if (ws_set_max_sockets((int)conns + 16) < 0) die("ws_set_max_sockets");
     int q = ws_queue_create();
     if (q < 0) die("ws_queue_create");
-    char opts[64];
-    snprintf(opts, sizeof opts, "{\"queue\": %d}", q);
+    char opts[1024];
+    if (compress)
+        snprintf(opts, sizeof opts, "{\"queue\": %d, \"compression\": %s}", q, compress);
+    else
+        snprintf(opts, sizeof opts, "{\"queue\": %d}", q);
 
     int *ids = calloc((size_t)conns, sizeof *ids);
     uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)(conns * (duration_s * 1000 / interval_ms + 2)));
@@ -164,14 +210,15 @@ int main(int argc, char **argv) {
     uint64_t interval = (uint64_t)interval_ms * 1000000ull;
     uint64_t start = now_ns(), end = start + (uint64_t)duration_s * 1000000000ull;
     long next_i = 0, round = 0, sent = 0, got = 0, nlat = 0;
-    char msg[64];
+    char *msg = malloc(size > 64 ? size : 64);
+    if (!msg) return 1;
     for (;;) {
         uint64_t now = now_ns();
         /* send everything that is due */
         while (now < end) {
             uint64_t due = start + (uint64_t)round * interval + (uint64_t)next_i * interval / (uint64_t)conns;
             if (due > now) break;
-            int len = snprintf(msg, sizeof msg, "%llu %ld", (unsigned long long)now_ns(), next_i);
+            int len = make_message(msg, size, now_ns(), next_i, round);
             if (ws_write(ids[next_i], msg, (size_t)len, WS_TEXT) != WS_OK) die("ws_write");
             sent++;
             if (++next_i == conns) {
@@ -201,6 +248,8 @@ int main(int argc, char **argv) {
     double run_s = (double)(now_ns() - start) / 1e9;
     usleep(500 * 1000);
     long rss_after = status_field("VmRSS");
+    sleep((unsigned)idle_s);
+    long rss_idle2 = status_field("VmRSS");
 
     /* ---- close ---- */
     uint64_t tc = now_ns();
@@ -217,17 +266,21 @@ int main(int argc, char **argv) {
     double mx = nlat ? (double)lat[nlat - 1] / 1000.0 : 0;
     double per_conn = (double)(rss_idle - rss0) / (double)conns;
     double per_conn_after = (double)(rss_after - rss0) / (double)conns;
+    double per_conn_idle2 = (double)(rss_idle2 - rss0) / (double)conns;
     printf("connections           %ld (first socket %d)\n", conns, first);
     printf("open                  %.2f s (%.0f connections/s, async, one queue)\n", open_s, (double)conns / open_s);
-    printf("RSS per idle conn     %.1f KiB (after open), %.1f KiB (after the exchange)\n", per_conn, per_conn_after);
+    printf("RSS per idle conn     %.1f KiB (after open), %.1f KiB (after the exchange), %.1f KiB (idle %ld s after it)\n",
+           per_conn, per_conn_after, per_conn_idle2, idle_s);
+    printf("messages of           %zu bytes%s%s\n", size ? size : (size_t)20, compress ? ", compression " : "", compress ? compress : "");
     printf("threads (max)         %ld\n", max_threads);
     printf("messages              %ld sent, %ld echoed in %.1f s (%.0f msg/s)\n", sent, got, run_s, (double)got / run_s);
     printf("round trip            p50 %.0f us, p99 %.0f us, max %.0f us\n", p50, p99, mx);
     printf("close                 %.2f s for all, %ld close events\n", close_s, closes);
-    printf("{\"connections\":%ld,\"open_s\":%.3f,\"rss_per_idle_conn_kib\":%.1f,\"rss_per_conn_after_kib\":%.1f,"
+    printf("{\"connections\":%ld,\"open_s\":%.3f,\"rss_per_idle_conn_kib\":%.1f,\"rss_per_conn_after_kib\":%.1f,\"rss_per_conn_idle_kib\":%.1f,"
            "\"threads_max\":%ld,\"messages\":%ld,\"rtt_p50_us\":%.0f,\"rtt_p99_us\":%.0f,\"rtt_max_us\":%.0f,\"close_s\":%.3f}\n",
-           conns, open_s, per_conn, per_conn_after, max_threads, got, p50, p99, mx, close_s);
+           conns, open_s, per_conn, per_conn_after, per_conn_idle2, max_threads, got, p50, p99, mx, close_s);
     free(ids);
     free(lat);
+    free(msg);
     return got == sent ? 0 : 1;
 }

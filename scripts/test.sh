@@ -15,7 +15,8 @@
 #      interop (Python websockets, node ws, the deflate echo server)
 #   6. Autobahn|Testsuite (must score FAILED=0), also in pieces and with
 #      permessage-deflate (all 517 cases, NON-STRICT/UNIMPLEMENTED 0 too)
-#   7. the shared benchmark's self-test for our bench client
+#   7. the shared benchmark's self-test for our bench client, and the
+#      streaming and compressed benchmarks' self-tests (small sizes)
 # Set WSCLIENT_SKIP="autobahn bench" (space-separated step names) to skip steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +75,9 @@ step autobahn-deflate env AUTOBAHN_COMPRESSION=1 WSCLIENT_SHARED_DIR="$SHARED" b
 step bench env BENCH_SKIP_SETUP=1 "$SHARED/bench/run.sh" --selftest --clients wsclient,wsclient-busypoll \
   --add-client "wsclient=$ROOT/$BUILD/wsclient-bench" --add-client "wsclient-busypoll=$ROOT/$BUILD/wsclient-bench --options {\"busyPoll\":50}"
 step streambench env WSCLIENT_STREAMBENCH_REL="$ROOT/$REL" bash benches/stream/run.sh --selftest  # streaming benchmark, small sizes
+# compressed-message benchmark (1 KiB JSON tag updates vs Beast and Python
+# websockets with permessage-deflate), small counts; validation must be live
+step deflatebench env WSCLIENT_DEFLATEBENCH_REL="$ROOT/$REL" WSCLIENT_SHARED_DIR="$SHARED" bash benches/deflate/run.sh --selftest
 
 if ((${#failed[@]})); then
   echo "FAILED: ${failed[*]}"
