@@ -35,3 +35,19 @@ start_echo_server() {
   rm -f "$fifo"
   [ -n "${ECHO_PORT:-}" ] || { echo "echo server did not start" >&2; return 1; }
 }
+
+# build_if_stale BIN INPUT... -- CMD...: runs CMD (which builds BIN) unless
+# BIN exists and is newer than every input (the benchmarks' client builds).
+build_if_stale() {
+  local bin=$1 stale=0
+  shift
+  [ -x "$bin" ] || stale=1
+  while [ "$1" != -- ]; do
+    [ "$1" -nt "$bin" ] && stale=1
+    shift
+  done
+  shift
+  ((stale)) || return 0
+  echo "== building $(basename "$bin")" >&2
+  "$@"
+}

@@ -76,8 +76,6 @@ struct Entry {
     /// The connection's keepalive timer, cancelled with the connection (it
     /// may be "pingInterval" away: 30 s by default).
     ka: Option<TimerKey>,
-    /// permessage-deflate was agreed: swept every TRIM_PERIOD.
-    codec: bool,
 }
 
 /// A keepalive timer for `token` at `at`, recorded in its entry; None when
@@ -184,7 +182,7 @@ pub fn register(r: &Reactor, conn: Arc<Conn>, immediate: bool) {
     let codec = conn.compressed();
     let sweep = {
         let mut conns = r.conns.lock();
-        conns.insert(token, Entry { conn: conn.clone(), added: immediate, ka: None, codec });
+        conns.insert(token, Entry { conn: conn.clone(), added: immediate, ka: None });
         codec && !r.trim_due.swap(true, std::sync::atomic::Ordering::Relaxed)
     };
     if sweep {
@@ -411,7 +409,7 @@ fn fire(
 fn trim_idle(r: &Reactor) -> bool {
     let codecs: Vec<Arc<Conn>> = {
         let conns = r.conns.lock();
-        let v: Vec<Arc<Conn>> = conns.values().filter(|e| e.codec).map(|e| e.conn.clone()).collect();
+        let v: Vec<Arc<Conn>> = conns.values().filter(|e| e.conn.compressed()).map(|e| e.conn.clone()).collect();
         if v.is_empty() {
             r.trim_due.store(false, std::sync::atomic::Ordering::Relaxed);
         }

@@ -70,6 +70,8 @@ import zlib
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import gen_tags  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, ".."))
+from benchstats import quartiles  # noqa: E402
 
 SAME = {"clientMaxWindowBits": 15, "serverMaxWindowBits": 15, "level": 6, "memLevel": 8}
 SAME_FLAGS = ["--client-max-window-bits", "15", "--server-max-window-bits", "15", "--level", "6",
@@ -441,14 +443,6 @@ def selftest(a, srv, specs, msgs, lines):
 
 
 # ---- tables -----------------------------------------------------------------------------------
-
-def quartiles(xs):
-    xs = sorted(xs)
-    if len(xs) < 2:
-        return xs[0], xs[0]
-    q = statistics.quantiles(xs, n=4, method="inclusive")
-    return q[0], q[2]
-
 
 def report(rows, names, counts, size, lines_k):
     """rows: the successful records; prints the markdown tables."""

@@ -62,26 +62,13 @@ if ! "$VPY" -c "import websockets" >/dev/null 2>&1; then
   bash "$SHARED/bench/setup.sh" >&2
 fi
 
-# build BIN "INPUTS..." CMD...: runs CMD unless BIN is newer than every input
-build() {
-  local bin=$1 deps=$2; shift 2
-  local dep
-  if [ -x "$bin" ]; then
-    local stale=0
-    for dep in $deps; do
-      [ "$dep" -nt "$bin" ] && stale=1
-    done
-    ((stale)) || return 0
-  fi
-  echo "== building $(basename "$bin")" >&2
-  "$@"
-}
 CFLAGS=(-O2 -g -Wall -Wextra -Werror)
 # -isystem: bench_common.h is shared with other clients (as CMake's SYSTEM)
-build "$OUT/wsclient-bench" "$ROOT/examples-c/bench_client.c $INC/bench_common.h $ROOT/include/wsclient.h $REL/libwsclient.so" \
+build_if_stale "$OUT/wsclient-bench" "$ROOT/examples-c/bench_client.c" "$INC/bench_common.h" "$ROOT/include/wsclient.h" \
+  "$REL/libwsclient.so" -- \
   cc "${CFLAGS[@]}" -I"$ROOT/include" -isystem "$INC" -o "$OUT/wsclient-bench" "$ROOT/examples-c/bench_client.c" \
   -L"$REL" -lwsclient -Wl,-rpath,"$REL" -lpthread
-build "$OUT/beast-deflate" "$HERE/beast_deflate.cpp $INC/bench_common.h" \
+build_if_stale "$OUT/beast-deflate" "$HERE/beast_deflate.cpp" "$INC/bench_common.h" -- \
   g++ -std=c++17 "${CFLAGS[@]}" -isystem "$INC" -o "$OUT/beast-deflate" "$HERE/beast_deflate.cpp" -lpthread
 
 exec python3 "$HERE/orchestrate.py" --bin-dir "$OUT" --server "$REL/wsclient-deflate-echo-server" \

@@ -19,6 +19,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchstats import quartiles  # noqa: E402
+
 MIB = 1 << 20
 KIB = 1 << 10
 
@@ -114,14 +117,6 @@ def run_one(srv, spec, nbytes, timeout_s, extra=()):
     r["wall_s"] = round(wall, 3)
     r["server_cpu_s"] = round(srv_cpu, 3)
     return r
-
-
-def quartiles(xs):
-    xs = sorted(xs)
-    if len(xs) < 2:
-        return xs[0], xs[0]
-    q = statistics.quantiles(xs, n=4, method="inclusive")
-    return q[0], q[2]
 
 
 def selftest(srv, specs, nbytes, piece):

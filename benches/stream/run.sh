@@ -36,19 +36,11 @@ done
 OUT=${WSCLIENT_STREAMBENCH_OUT:-$REL/streambench}
 mkdir -p "$OUT"
 
-# build BIN from SRC... with CMD unless BIN is newer than every input
+# build BIN SRC CMD...: CMD unless BIN is newer than SRC and the shared inputs
 build() {
-  local bin=$1 src=$2; shift 2
-  local dep
-  if [ -x "$bin" ]; then
-    local stale=0
-    for dep in "$src" "$HERE/stream_common.h" "$ROOT/include/wsclient.h" "$REL/libwsclient.so"; do
-      [ "$dep" -nt "$bin" ] && stale=1
-    done
-    ((stale)) || return 0
-  fi
-  echo "== building $(basename "$bin")" >&2
-  "$@"
+  local bin=$1 src=$2
+  shift 2
+  build_if_stale "$bin" "$src" "$HERE/stream_common.h" "$ROOT/include/wsclient.h" "$REL/libwsclient.so" -- "$@"
 }
 CFLAGS=(-O2 -g -Wall -Wextra -Werror)
 build "$OUT/wsclient-stream" "$HERE/wsclient_stream.c" \
