@@ -36,6 +36,10 @@
 
 #include "wsclient.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -55,6 +59,19 @@ static long status_field(const char *name) {
         }
     fclose(f);
     return v;
+}
+
+/* The C heap in KiB: bytes in use (live allocations, mmapped ones
+ * included) and bytes free but still held by the allocator (fragmentation
+ * the RSS includes while those pages stay touched). glibc only; -1 else. */
+static void heap_kib(long *in_use, long *held_free) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 m = mallinfo2();
+    *in_use = (long)((m.uordblks + m.hblkhd) / 1024);
+    *held_free = (long)(m.fordblks / 1024);
+#else
+    *in_use = *held_free = -1;
+#endif
 }
 
 static void die(const char *what) {
@@ -181,6 +198,8 @@ int main(int argc, char **argv) {
     uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)(conns * (duration_s * 1000 / interval_ms + 2)));
     if (!ids || !lat) return 1;
     long rss0 = status_field("VmRSS");
+    long heap0, free0, heap_idle, free_idle, heap_after, free_after, heap_idle2, free_idle2;
+    heap_kib(&heap0, &free0);
 
     /* ---- open ---- */
     uint64_t t0 = now_ns();
@@ -205,6 +224,7 @@ int main(int argc, char **argv) {
     if (th > max_threads) max_threads = th;
     usleep(1000 * 1000);
     long rss_idle = status_field("VmRSS");
+    heap_kib(&heap_idle, &free_idle);
 
     /* ---- exchange: socket i sends at i*interval/conns + k*interval ---- */
     uint64_t interval = (uint64_t)interval_ms * 1000000ull;
@@ -248,8 +268,10 @@ int main(int argc, char **argv) {
     double run_s = (double)(now_ns() - start) / 1e9;
     usleep(500 * 1000);
     long rss_after = status_field("VmRSS");
+    heap_kib(&heap_after, &free_after);
     sleep((unsigned)idle_s);
     long rss_idle2 = status_field("VmRSS");
+    heap_kib(&heap_idle2, &free_idle2);
 
     /* ---- close ---- */
     uint64_t tc = now_ns();
@@ -271,14 +293,20 @@ int main(int argc, char **argv) {
     printf("open                  %.2f s (%.0f connections/s, async, one queue)\n", open_s, (double)conns / open_s);
     printf("RSS per idle conn     %.1f KiB (after open), %.1f KiB (after the exchange), %.1f KiB (idle %ld s after it)\n",
            per_conn, per_conn_after, per_conn_idle2, idle_s);
+    if (heap0 >= 0)
+        printf("heap per conn         %.1f / %.1f / %.1f KiB in use, %.1f / %.1f / %.1f KiB free but held (same three points)\n",
+               (double)(heap_idle - heap0) / (double)conns, (double)(heap_after - heap0) / (double)conns,
+               (double)(heap_idle2 - heap0) / (double)conns, (double)(free_idle - free0) / (double)conns,
+               (double)(free_after - free0) / (double)conns, (double)(free_idle2 - free0) / (double)conns);
     printf("messages of           %zu bytes%s%s\n", size ? size : (size_t)20, compress ? ", compression " : "", compress ? compress : "");
     printf("threads (max)         %ld\n", max_threads);
     printf("messages              %ld sent, %ld echoed in %.1f s (%.0f msg/s)\n", sent, got, run_s, (double)got / run_s);
     printf("round trip            p50 %.0f us, p99 %.0f us, max %.0f us\n", p50, p99, mx);
     printf("close                 %.2f s for all, %ld close events\n", close_s, closes);
     printf("{\"connections\":%ld,\"open_s\":%.3f,\"rss_per_idle_conn_kib\":%.1f,\"rss_per_conn_after_kib\":%.1f,\"rss_per_conn_idle_kib\":%.1f,"
-           "\"threads_max\":%ld,\"messages\":%ld,\"rtt_p50_us\":%.0f,\"rtt_p99_us\":%.0f,\"rtt_max_us\":%.0f,\"close_s\":%.3f}\n",
-           conns, open_s, per_conn, per_conn_after, per_conn_idle2, max_threads, got, p50, p99, mx, close_s);
+           "\"heap_per_conn_idle_kib\":%.1f,\"threads_max\":%ld,\"messages\":%ld,\"rtt_p50_us\":%.0f,\"rtt_p99_us\":%.0f,\"rtt_max_us\":%.0f,\"close_s\":%.3f}\n",
+           conns, open_s, per_conn, per_conn_after, per_conn_idle2,
+           heap0 >= 0 ? (double)(heap_idle2 - heap0) / (double)conns : -1.0, max_threads, got, p50, p99, mx, close_s);
     free(ids);
     free(lat);
     free(msg);

@@ -15,7 +15,9 @@
 //! keep (the last 2^serverMaxWindowBits bytes received, 512 for 8 bits, or
 //! fewer if fewer arrived), from which a later decompressor is primed.
 //!
-//! The codec is zlib-rs (through flate2 for inflating). Its compressor has a
+//! The codec is zlib-rs, driven through zlib's C API with the state mapped
+//! from the system and unmapped on release (`zstream.rs` says why: through
+//! malloc, released state stayed resident). Its compressor has a
 //! fixed 128 KiB hash table (as zlib-ng) plus buffers sized by the window
 //! (4 * 2^bits bytes) and memLevel (7 * 2^(memLevel+6) bytes); the
 //! decompressor is ~47 KiB whatever the window (a 32 KiB window buffer,
@@ -29,8 +31,9 @@
 //! window size - MIN_LOOKAHEAD (262), i.e. 250 for a 512-byte window, so
 //! every back-reference stays inside the last 256 bytes (checked by the unit
 //! test `window_8_output_decodes_with_a_256_byte_window` for every level and
-//! memLevel). For *reading*, flate2 accepts 9..=15 only, so a server window
-//! of 8 is read with a 512-byte window. This is what lets Autobahn's
+//! memLevel). For *reading*, the decoder is always given 9..=15 bits (as
+//! flate2 and Python's zlib module allow), so a server window of 8 is read
+//! with a 512-byte window. This is what lets Autobahn's
 //! 13.3-13.6 (window 9 and 15, with and without context takeover) and a
 //! server that insists on 8 bits work.
 //!
@@ -53,11 +56,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 mod compressor;
 mod inflater;
+mod zstream;
 pub use compressor::Compressor;
 #[cfg(test)]
 use inflater::History;
 pub use inflater::Inflater;
 pub(crate) use inflater::INFLATE_STATE;
+pub(crate) use zstream::mapped_bytes;
 
 /// The extension's name in Sec-WebSocket-Extensions.
 pub(crate) const NAME: &str = "permessage-deflate";

@@ -54,6 +54,13 @@ pub mod internals {
         }
     }
 
+    /// Bytes of permessage-deflate codec state mapped from the system right
+    /// now, process-wide (each codec's state is its own mapping, unmapped
+    /// when the codec is released; see `src/deflate/zstream.rs`).
+    pub fn codec_mapped_bytes() -> usize {
+        crate::deflate::mapped_bytes()
+    }
+
     /// Pause points for tests that force an interleaving (see
     /// `src/testhooks.rs`).
     pub mod hooks {

@@ -3,6 +3,7 @@
 //! unchanged; the design notes are at the top of deflate.rs).
 #![deny(unsafe_code)]
 
+use super::zstream::RawDeflate;
 use super::{Agreed, Stats, TAIL};
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -16,34 +17,28 @@ pub struct Compressor {
     bits: u8,
     takeover: bool,
     threshold: usize,
-    z: Option<zlib_rs::Deflate>,
+    z: Option<RawDeflate>,
     /// A message is being compressed (pieces of ws_write_part).
     in_message: bool,
     used: bool,
     pub stats: Arc<Stats>,
 }
 
-/// Runs `input` through `z` with `mode`, appending the output to `out`.
-fn deflate_into(
-    z: &mut zlib_rs::Deflate,
-    input: &[u8],
-    mode: zlib_rs::DeflateFlush,
-    out: &mut Vec<u8>,
-) -> Result<(), String> {
+/// Runs `input` through `z` (ending with a sync flush when `sync`),
+/// appending the output to `out`.
+fn deflate_into(z: &mut RawDeflate, input: &[u8], sync: bool, out: &mut Vec<u8>) -> Result<(), String> {
     let mut rest = input;
     loop {
         // deflate's worst case (stored blocks) plus the flush markers
         let room = rest.len() + rest.len() / 1000 + 64;
         let at = out.len();
         out.resize(at + room, 0);
-        let before = (z.total_in(), z.total_out());
-        let r = z.compress(rest, &mut out[at..], mode);
-        let consumed = (z.total_in() - before.0) as usize;
-        let produced = (z.total_out() - before.1) as usize;
+        let r = z.compress(rest, &mut out[at..], sync);
+        let (consumed, produced) = r.as_ref().map_or((0, 0), |p| (p.consumed, p.produced));
         out.truncate(at + produced);
         rest = &rest[consumed..];
         if let Err(e) = r {
-            return Err(format!("compression failed: {e:?}"));
+            return Err(format!("compression failed: {e}"));
         }
         // done when all input is in and the output did not fill the room
         if rest.is_empty() && produced < room {
@@ -56,7 +51,7 @@ fn deflate_into(
 /// connection with the same settings (so that a compressor costs a
 /// connection nothing between messages, and creating one, ~130-380 KiB of
 /// zeroed memory, is not paid per message).
-static POOL: Mutex<Vec<(u8, u8, u8, zlib_rs::Deflate)>> = Mutex::new(Vec::new());
+static POOL: Mutex<Vec<(u8, u8, u8, RawDeflate)>> = Mutex::new(Vec::new());
 /// At most this many pooled compressors.
 const POOL_MAX: usize = 4;
 
@@ -80,23 +75,19 @@ impl Compressor {
         len >= self.threshold
     }
 
-    fn deflater(&mut self) -> &mut zlib_rs::Deflate {
+    fn deflater(&mut self) -> Result<&mut RawDeflate, String> {
         if self.z.is_none() {
             let key = (self.level, self.mem_level, self.bits);
             let pooled = {
                 let mut pool = POOL.lock();
                 pool.iter().position(|e| (e.0, e.1, e.2) == key).map(|i| pool.swap_remove(i).3)
             };
-            self.z = Some(pooled.unwrap_or_else(|| {
-                zlib_rs::Deflate::new_with_config(zlib_rs::DeflateConfig {
-                    level: self.level as i32,
-                    window_bits: -(self.bits as i32),
-                    mem_level: self.mem_level as i32,
-                    ..zlib_rs::DeflateConfig::default()
-                })
-            }));
+            self.z = Some(match pooled {
+                Some(z) => z,
+                None => RawDeflate::new(self.level, self.bits, self.mem_level)?,
+            });
         }
-        self.z.as_mut().expect("created above")
+        Ok(self.z.as_mut().expect("created above"))
     }
 
     /// Compresses the next piece of a message, appending the output to
@@ -105,12 +96,10 @@ impl Compressor {
     /// everything so far must be decodable when this piece arrives (a piece
     /// of ws_write_part, or the last piece).
     pub fn compress(&mut self, input: &[u8], end: bool, flush: bool, out: &mut Vec<u8>) -> Result<(), String> {
-        use zlib_rs::DeflateFlush;
         self.used = true;
         self.in_message = true;
-        let mode = if flush || end { DeflateFlush::SyncFlush } else { DeflateFlush::NoFlush };
         let start = out.len();
-        if let Err(e) = deflate_into(self.deflater(), input, mode, out) {
+        if let Err(e) = self.deflater().and_then(|z| deflate_into(z, input, flush || end, out)) {
             self.z = None;
             return Err(e);
         }

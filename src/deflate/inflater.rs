@@ -4,8 +4,8 @@
 //! the design notes are at the top of deflate.rs).
 #![deny(unsafe_code)]
 
+use super::zstream::RawInflate;
 use super::{bump, Agreed, Stats};
-use flate2::{Decompress, FlushDecompress, Status};
 use std::sync::Arc;
 
 /// The bytes a decoder with context takeover must remember: the last `cap`
@@ -83,7 +83,7 @@ pub struct Inflater {
     agreed_bits: u8,
     /// Context takeover by the server: history carries over between messages.
     takeover: bool,
-    pub(super) z: Option<Decompress>,
+    pub(super) z: Option<RawInflate>,
     /// The decoder must be primed with `hist` before its next input (it was
     /// released while idle, or the server ended its stream).
     stale: bool,
@@ -122,14 +122,14 @@ impl Inflater {
         bump(&self.stats.wire_in, n);
     }
 
-    fn decoder(&mut self) -> Result<&mut Decompress, String> {
+    fn decoder(&mut self) -> Result<&mut RawInflate, String> {
         if self.z.is_none() || self.stale {
             let mut z = match self.z.take() {
                 Some(mut z) => {
-                    z.reset(false);
+                    z.reset();
                     z
                 }
-                None => Decompress::new_with_window_bits(false, self.bits),
+                None => RawInflate::new(self.bits)?,
             };
             if self.takeover && !self.hist.buf.is_empty() {
                 z.set_dictionary(&self.hist.contiguous())
@@ -158,31 +158,25 @@ impl Inflater {
         let n = out.len().min(1 << self.bits);
         let out = &mut out[..n];
         let z = self.decoder().map_err(|why| StepError { produced: 0, why })?;
-        let (in0, out0) = (z.total_in(), z.total_out());
-        let r = z.decompress(input, out, FlushDecompress::Sync);
-        let consumed = (z.total_in() - in0) as usize;
-        let produced = (z.total_out() - out0) as usize;
-        let st = match r {
-            Ok(st) => st,
-            Err(e) => {
-                // the decoder is unusable now; a later message (after the
-                // connection failed) would need a fresh one anyway
-                self.z = None;
-                let what = e.message().unwrap_or("invalid data");
-                let why = match what {
-                    "invalid distance too far back" => format!(
-                        "{what}: the stream needs a larger window than the agreed server_max_window_bits={}",
-                        self.agreed_bits
-                    ),
-                    _ => what.to_string(),
-                };
-                return Err(StepError { produced, why });
-            }
-        };
+        let (p, r) = z.decompress(input, out);
+        let (consumed, produced) = (p.consumed, p.produced);
+        if let Err(what) = r {
+            // the decoder is unusable now; a later message (after the
+            // connection failed) would need a fresh one anyway
+            self.z = None;
+            let why = match what.as_str() {
+                "invalid distance too far back" => format!(
+                    "{what}: the stream needs a larger window than the agreed server_max_window_bits={}",
+                    self.agreed_bits
+                ),
+                _ => what,
+            };
+            return Err(StepError { produced, why });
+        }
         if self.takeover {
             self.hist.push(&out[..produced]);
         }
-        let ended = st == Status::StreamEnd;
+        let ended = p.ended;
         if ended {
             self.stale = true;
         }
