@@ -615,9 +615,51 @@ mod tests {
                 assert!(i.memory() <= m.len() * 4, "history only: {}", i.memory());
             }
         }
-        // the message after the release is compressed without context, the
-        // decoder (primed from its history) reads it and what follows
-        assert!(sizes[1] < sizes[0] && sizes[3] == sizes[0] && sizes[4] == sizes[1], "{sizes:?}");
+        // the first message after a release (and the first of all) is
+        // compressed by a pooled compressor given back at its end, so the
+        // second one also starts without context; from the third on the
+        // connection's own compressor refers back. The decoder (pooled for
+        // the first message, then its own, primed from the history) reads
+        // every one.
+        assert!(sizes[1] == sizes[0] && sizes[2] < sizes[0], "{sizes:?}");
+        assert!(sizes[3] == sizes[0] && sizes[4] == sizes[0] && sizes[5] == sizes[2], "{sizes:?}");
+    }
+
+    /// A connection that sends and receives one message per idle period (a
+    /// tag stream every few seconds) holds no codec between its messages and
+    /// creates none per message: both come from the pools and go back.
+    #[test]
+    fn sparse_messages_use_pooled_codecs_and_create_none() {
+        // settings no other test uses, so that no parallel test takes from
+        // these pools
+        let a = agreed(11, 11, false, false, 3, 7);
+        let mut c = Compressor::new(&a, Arc::default());
+        let mut i = Inflater::new(&a, Arc::default());
+        let m = b"{\"tag\":\"plant.line7.valve2.position\",\"value\":41.5}".repeat(4);
+        let mut mapped = Vec::new();
+        for _ in 0..4 {
+            let mut out = Vec::new();
+            c.compress(&m, true, false, &mut out).unwrap();
+            assert_eq!(inflate_msg(&mut i, &out).unwrap(), m);
+            assert!(!c.holds_state() && i.z.is_none(), "nothing held after a sparse message");
+            mapped.push(zstream::mapped_here());
+            // the connection stays idle past two sweeps
+            for _ in 0..2 {
+                c.trim();
+                i.trim();
+            }
+        }
+        #[cfg(unix)]
+        assert!(mapped[0] > 0, "the first message created the codecs: {mapped:?}");
+        assert!(mapped.iter().all(|&m| m == mapped[0]), "no codec created after the first: {mapped:?}");
+        // a second message within the same period: the connection's own
+        // compressor and decoder, kept for the context
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            c.compress(&m, true, false, &mut out).unwrap();
+            assert_eq!(inflate_msg(&mut i, &out).unwrap(), m);
+        }
+        assert!(c.holds_state() && i.z.is_some(), "a busy connection keeps its codecs");
     }
 
     #[test]

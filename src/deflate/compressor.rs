@@ -21,6 +21,9 @@ pub struct Compressor {
     /// A message is being compressed (pieces of ws_write_part).
     in_message: bool,
     used: bool,
+    /// This message's compressor comes from [`POOL`] and goes back at its
+    /// end: the first message since an idle release (see there).
+    borrowed: bool,
     pub stats: Arc<Stats>,
 }
 
@@ -47,10 +50,16 @@ fn deflate_into(z: &mut RawDeflate, input: &[u8], sync: bool, out: &mut Vec<u8>)
     }
 }
 
-/// Compressors without context take over, kept for the next message of any
-/// connection with the same settings (so that a compressor costs a
-/// connection nothing between messages, and creating one, ~130-380 KiB of
-/// zeroed memory, is not paid per message).
+/// Compressors kept for the next message of any connection with the same
+/// settings (so that creating one, a fresh mapping of ~130-380 KiB that
+/// zlib-rs zeroes, with its page faults, is not paid per message): used
+/// for every message without context takeover, and with takeover for the
+/// first message after an idle release (which starts without context
+/// anyway); only a connection that sends a second message before the next
+/// sweep keeps a compressor of its own. So a connection that sends every
+/// few seconds (a tag stream) costs neither a compressor's memory nor its
+/// creation per message (at 10,000 such connections the creations cost
+/// more CPU than the compressing).
 static POOL: Mutex<Vec<(u8, u8, u8, RawDeflate)>> = Mutex::new(Vec::new());
 /// At most this many pooled compressors.
 const POOL_MAX: usize = 4;
@@ -66,6 +75,7 @@ impl Compressor {
             z: None,
             in_message: false,
             used: false,
+            borrowed: false,
             stats,
         }
     }
@@ -96,8 +106,11 @@ impl Compressor {
     /// everything so far must be decodable when this piece arrives (a piece
     /// of ws_write_part, or the last piece).
     pub fn compress(&mut self, input: &[u8], end: bool, flush: bool, out: &mut Vec<u8>) -> Result<(), String> {
+        if !self.in_message {
+            self.in_message = true;
+            self.borrowed = self.takeover && self.z.is_none() && !self.used;
+        }
         self.used = true;
-        self.in_message = true;
         let start = out.len();
         if let Err(e) = self.deflater().and_then(|z| deflate_into(z, input, flush || end, out)) {
             self.z = None;
@@ -126,7 +139,7 @@ impl Compressor {
 
     fn end_message(&mut self) {
         self.in_message = false;
-        if !self.takeover {
+        if !self.takeover || std::mem::take(&mut self.borrowed) {
             if let Some(mut z) = self.z.take() {
                 z.reset();
                 let mut pool = POOL.lock();
@@ -142,6 +155,7 @@ impl Compressor {
     pub fn abort(&mut self) {
         if self.in_message {
             self.in_message = false;
+            self.borrowed = false;
             self.z = None;
         }
     }

@@ -6,6 +6,7 @@
 
 use super::zstream::RawInflate;
 use super::{bump, Agreed, Stats};
+use parking_lot::Mutex;
 use std::sync::Arc;
 
 /// The bytes a decoder with context takeover must remember: the last `cap`
@@ -90,8 +91,27 @@ pub struct Inflater {
     hist: History,
     /// Used since the last idle check.
     used: bool,
+    /// A message is being inflated.
+    in_message: bool,
+    /// This message's decoder comes from [`DECODERS`] and goes back at its
+    /// end (see there).
+    borrowed: bool,
     stats: Arc<Stats>,
 }
+
+/// Decoders kept for the next message of any connection with the same
+/// window. A connection whose decoder was released as idle inflates its
+/// next message with one of these (primed from its history, which it keeps
+/// anyway) and gives it back at the message's end; only a connection that
+/// receives a second message before the next sweep keeps a decoder of its
+/// own. So a connection that hears from its server every few seconds (a
+/// tag stream) neither keeps a decoder nor maps and faults in a new one for
+/// every message: creating one is a fresh mapping of ~47 KiB (zstream.rs)
+/// plus its page faults, which at thousands of such connections cost more
+/// CPU than the inflating.
+static DECODERS: Mutex<Vec<(u8, RawInflate)>> = Mutex::new(Vec::new());
+/// At most this many pooled decoders.
+const DECODERS_MAX: usize = 4;
 
 impl Inflater {
     pub fn new(a: &Agreed, stats: Arc<Stats>) -> Inflater {
@@ -108,6 +128,8 @@ impl Inflater {
             stale: false,
             hist: History { buf: Vec::new(), pos: 0, cap },
             used: false,
+            in_message: false,
+            borrowed: false,
             stats,
         }
     }
@@ -129,7 +151,16 @@ impl Inflater {
                     z.reset();
                     z
                 }
-                None => RawInflate::new(self.bits)?,
+                None => {
+                    let pooled = {
+                        let mut pool = DECODERS.lock();
+                        pool.iter().position(|e| e.0 == self.bits).map(|i| pool.swap_remove(i).1)
+                    };
+                    match pooled {
+                        Some(z) => z,
+                        None => RawInflate::new(self.bits)?,
+                    }
+                }
             };
             if self.takeover && !self.hist.buf.is_empty() {
                 z.set_dictionary(&self.hist.contiguous())
@@ -154,6 +185,11 @@ impl Inflater {
     /// (the caller checks them as it would any other, so that which failure
     /// is reported does not depend on how the input was split into steps).
     pub fn step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Step, StepError> {
+        if !self.in_message {
+            self.in_message = true;
+            // the first message since an idle release: a pooled decoder
+            self.borrowed = self.z.is_none() && !self.used;
+        }
         self.used = true;
         let n = out.len().min(1 << self.bits);
         let out = &mut out[..n];
@@ -164,6 +200,7 @@ impl Inflater {
             // the decoder is unusable now; a later message (after the
             // connection failed) would need a fresh one anyway
             self.z = None;
+            self.borrowed = false;
             let why = match what.as_str() {
                 "invalid distance too far back" => format!(
                     "{what}: the stream needs a larger window than the agreed server_max_window_bits={}",
@@ -185,6 +222,19 @@ impl Inflater {
 
     /// The end of a compressed message.
     pub fn end_message(&mut self) {
+        self.in_message = false;
+        if std::mem::take(&mut self.borrowed) {
+            // the history holds what takeover needs; the decoder goes back
+            if let Some(mut z) = self.z.take() {
+                z.reset();
+                let mut pool = DECODERS.lock();
+                if pool.len() < DECODERS_MAX {
+                    pool.push((self.bits, z));
+                }
+            }
+            self.stale = false;
+            return;
+        }
         if !self.takeover {
             // no context carries over: start the next message afresh
             self.stale = self.z.is_some();

@@ -44,6 +44,19 @@ thread_local! {
     static HERE: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
 }
 
+/// Mapped minus unmapped bytes on the calling thread (unit tests).
+#[cfg(test)]
+pub(super) fn mapped_here() -> isize {
+    #[cfg(unix)]
+    {
+        HERE.with(|h| h.get())
+    }
+    #[cfg(not(unix))]
+    {
+        0
+    }
+}
+
 /// Bytes of codec state mapped right now (0 where the default allocator
 /// is used).
 pub fn mapped_bytes() -> usize {
