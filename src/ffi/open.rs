@@ -143,8 +143,11 @@ fn new_socket(url: *const c_char, options: *const c_char) -> Result<(i32, Arc<So
 ///   to 2 s is released, whatever "pingInterval" is, keeping only the
 ///   bytes the server's context takeover needs (its last
 ///   2^serverMaxWindowBits bytes, at most 32 KiB); the next message
-///   allocates again. A socket whose thread is blocked in ws_read keeps
-///   its decompressor until the read returns.
+///   uses codecs from a process-wide pool and gives them back at its end
+///   (a second message before the next sweep gets the connection's own).
+///   Released state is unmapped, so it leaves the process at once. A
+///   socket whose thread is blocked in ws_read keeps its decompressor
+///   until the read returns.
 ///
 /// `wss://` verifies the server certificate against the system trust store
 /// and the host name or IP address of the URL, and sends SNI. The whole
