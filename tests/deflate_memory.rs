@@ -41,13 +41,6 @@ fn start_server() -> (Server, u16) {
     (Server(c), port)
 }
 
-fn rss() -> usize {
-    let s = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: usize = s.split_whitespace().nth(1).unwrap().parse().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
-}
-
 #[test]
 fn released_codecs_give_their_memory_back_to_the_system() {
     let _w = watchdog("released_codecs_give_their_memory_back_to_the_system", Duration::from_secs(120));
@@ -69,7 +62,7 @@ fn released_codecs_give_their_memory_back_to_the_system() {
         }
         // (read together: a sweep may release a connection in between)
         let mapped = wsclient::internals::codec_mapped_bytes();
-        let busy = rss();
+        let busy = rss_bytes() as usize;
         assert!(mapped >= (N * 200) << 10, "round {round}: the connections hold their codecs ({mapped} bytes)");
         // every connection idle: both codecs released within two sweeps
         let end = Instant::now() + Duration::from_secs(10);
@@ -84,7 +77,7 @@ fn released_codecs_give_their_memory_back_to_the_system() {
         }
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(wsclient::internals::codec_mapped_bytes(), 0, "round {round}: every codec was unmapped");
-        let idle = rss();
+        let idle = rss_bytes() as usize;
         let dropped = busy.saturating_sub(idle);
         // (a mapping's pages that zlib-rs never wrote were never resident:
         // the ends of memLevel 9's 224 KiB symbol buffers for these short

@@ -321,8 +321,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_every_block_is_unmapped() {
-        #[cfg(unix)]
-        let here = || HERE.with(|h| h.get());
+        let here = mapped_here;
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8 ^ (i / 977) as u8).collect();
         let mut d = RawDeflate::new(6, 15, 8).unwrap();
         let mut inf = RawInflate::new(15).unwrap();
